@@ -1,0 +1,21 @@
+"""The `bgbot` command: one group, with each subcommand family in a module of its own."""
+
+from __future__ import annotations
+
+import click
+
+from bot.cli.core import admin, db, quote
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Background Remover Pro: run the service and operate it."""
+
+
+cli.add_command(db)
+cli.add_command(quote)
+cli.add_command(admin)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,149 @@
+"""Service settings, read from the environment once by each process's composition root.
+
+Nothing below `bot/` and `workers/` imports this module's `load_settings`: services take plain
+arguments, so tests build them without an environment.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from services.pricing import Tier
+
+
+class Settings(BaseSettings):
+    """Every configuration variable of the service, with its default."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+    telegram_local_mode: bool = False
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+
+    # WhatsApp Cloud API
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+
+    # Storage and queue
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    models_dir: Path | None = None
+
+    # Remote engines
+    huggingface_api_key: SecretStr | None = None
+    segmind_api_key: SecretStr | None = None
+
+    # Operations
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    timezone: str = "Asia/Jakarta"
+    public_base_url: str = "http://localhost:8080"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    # Product knobs
+    welcome_credits: int = Field(default=30, ge=0)
+    credit_price_rp: int = Field(default=100, gt=0)
+    quote_ttl_minutes: int = Field(default=60, gt=0)
+    retention_days: int = Field(default=7, gt=0)
+    engine_cost_basic_rp: Decimal = Decimal("17.5")
+    engine_cost_standard_rp: Decimal = Decimal("51.75")
+    engine_cost_professional_rp: Decimal = Decimal("86.25")
+    engine_cost_industry_rp: Decimal = Decimal("138")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Operators paste the URLs their hosting gives them; name the async driver for them.
+        for plain, driver in (
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if value.startswith(plain):
+                return driver + value.removeprefix(plain)
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// or sqlite:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _whatsapp_complete(self) -> Settings:
+        whatsapp = {
+            "WHATSAPP_ACCESS_TOKEN": self.whatsapp_access_token,
+            "WHATSAPP_PHONE_NUMBER_ID": self.whatsapp_phone_number_id,
+            "WHATSAPP_APP_SECRET": self.whatsapp_app_secret,
+            "WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token,
+        }
+        given = [name for name, value in whatsapp.items() if value]
+        if given and len(given) != len(whatsapp):
+            missing = sorted(set(whatsapp) - set(given))
+            raise ValueError(f"WhatsApp is half configured: also set {', '.join(missing)}")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'bgbot.sqlite3').resolve()}"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.data_dir / "models"
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return self.whatsapp_access_token is not None
+
+    def engine_cost_rp(self, tier: Tier) -> Decimal:
+        """Return what the engine behind `tier` costs per image, in rupiah."""
+        costs = {
+            Tier.BASIC: self.engine_cost_basic_rp,
+            Tier.STANDARD: self.engine_cost_standard_rp,
+            Tier.PROFESSIONAL: self.engine_cost_professional_rp,
+            Tier.INDUSTRY: self.engine_cost_industry_rp,
+        }
+        return costs[tier]
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment and from `.env` (or `BGBOT_ENV_FILE`)."""
+    return Settings(_env_file=os.environ.get("BGBOT_ENV_FILE", ".env"))
