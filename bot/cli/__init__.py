@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli.core import admin, db, quote
+from bot.cli.core import admin, db, quote, run
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +15,7 @@ def cli() -> None:
 cli.add_command(db)
 cli.add_command(quote)
 cli.add_command(admin)
+cli.add_command(run)
 
 
 def main() -> None:

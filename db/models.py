@@ -1,0 +1,235 @@
+"""SQLAlchemy models: accounts, credit ledger, plans, quotas, quotes, batches, jobs, payments."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in UTC on every database; SQLite alone would hand back naive ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class LedgerReason(StrEnum):
+    WELCOME = "welcome"
+    GRANT = "grant"
+    PURCHASE = "purchase"
+    CHARGE = "charge"
+    REFUND = "refund"
+    PURCHASE_REFUND = "purchase_refund"
+
+
+class QuoteStatus(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class PaidWith(StrEnum):
+    QUOTA = "quota"
+    CREDITS = "credits"
+
+
+class BatchStatus(StrEnum):
+    QUEUED = "queued"
+    FINISHED = "finished"
+    DELIVERED = "delivered"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    whatsapp_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    # A cache of the ledger's sum, kept in the same transaction as every entry so that a
+    # conditional UPDATE can refuse an overdraft without locking the ledger.
+    balance: Mapped[int] = mapped_column(Integer, default=0)
+    output_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class LedgerEntry(Base):
+    """One credit movement; rows are only ever inserted."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    delta: Mapped[int]
+    balance_after: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str] = mapped_column(String(128), default="")
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    plan: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    auto_renew: Mapped[bool] = mapped_column(default=True)
+    cancelled_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(32), default="admin")
+    created_at: Mapped[datetime]
+
+
+class DailyUsage(Base):
+    """Removals paid by the quota on one day in the service's time zone."""
+
+    __tablename__ = "daily_usage"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    removals: Mapped[int] = mapped_column(default=0)
+    premium_removals: Mapped[int] = mapped_column(default=0)
+
+
+class Quote(Base):
+    __tablename__ = "quotes"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    image_count: Mapped[int]
+    # [{"name": original file name, "path": path under DATA_DIR}], one per image.
+    files: Mapped[list[Any]] = mapped_column(default=list)
+    # Failures found at intake (skipped ZIP entries and the like), reported with the results.
+    rejected: Mapped[list[Any]] = mapped_column(default=list)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=QuoteStatus.OPEN)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"), unique=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    image_count: Mapped[int]
+    discount_percent: Mapped[int]
+    gross_credits: Mapped[int]
+    price_credits: Mapped[int]
+    paid_with: Mapped[str] = mapped_column(String(16))
+    credits_charged: Mapped[int]
+    quota_day: Mapped[date | None] = mapped_column(Date)
+    priority: Mapped[int] = mapped_column(default=0)
+    channel: Mapped[str] = mapped_column(String(16))
+    chat: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    output_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=BatchStatus.QUEUED)
+    failed_count: Mapped[int] = mapped_column(default=0)
+    refunded_credits: Mapped[int] = mapped_column(default=0)
+    settled_at: Mapped[datetime | None]
+    results: Mapped[list[Any]] = mapped_column(default=list)
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Job(Base):
+    """One image of a batch."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "position"),
+        Index("ix_jobs_status_enqueued_at", "status", "enqueued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
+    position: Mapped[int]
+    input_name: Mapped[str] = mapped_column(String(255))
+    input_path: Mapped[str] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(64))
+    output_path: Mapped[str | None] = mapped_column(String(512))
+    enqueued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Payment(Base):
+    """A purchase made through a payment provider, recorded once per provider charge id."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_charge_id: Mapped[str] = mapped_column(String(255), unique=True)
+    product: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(8))
+    credits: Mapped[int] = mapped_column(default=0)
+    refunded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

@@ -1,0 +1,305 @@
+"""Repositories: the SQL behind each aggregate. They flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from db.models import (
+    Account,
+    Batch,
+    DailyUsage,
+    Job,
+    JobStatus,
+    LedgerEntry,
+    Payment,
+    Quote,
+    QuoteStatus,
+    Subscription,
+)
+
+
+def _minus_floor_zero(column: InstrumentedAttribute[int], amount: int) -> ColumnElement[int]:
+    return case((column > amount, column - amount), else_=0)
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+
+class AccountRepository(_Repository):
+    async def get(self, account_id: int) -> Account | None:
+        return await self.session.get(Account, account_id)
+
+    async def by_telegram_id(self, telegram_id: int) -> Account | None:
+        result = await self.session.execute(
+            select(Account).where(Account.telegram_id == telegram_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def by_whatsapp_number(self, number: str) -> Account | None:
+        result = await self.session.execute(
+            select(Account).where(Account.whatsapp_number == number)
+        )
+        return result.scalar_one_or_none()
+
+    async def add(self, account: Account) -> Account:
+        self.session.add(account)
+        await self.session.flush()
+        return account
+
+    async def count(self) -> int:
+        return (await self.session.execute(select(func.count(Account.id)))).scalar_one()
+
+
+class LedgerRepository(_Repository):
+    async def has_key(self, idempotency_key: str) -> bool:
+        result = await self.session.execute(
+            select(LedgerEntry.id).where(LedgerEntry.idempotency_key == idempotency_key)
+        )
+        return result.first() is not None
+
+    async def apply(
+        self,
+        *,
+        account_id: int,
+        delta: int,
+        reason: str,
+        reference: str,
+        idempotency_key: str,
+        now: datetime,
+    ) -> LedgerEntry | None:
+        """Move `delta` credits and record it; None when the balance would go below zero."""
+        # One conditional UPDATE decides against the committed balance, so concurrent charges
+        # cannot both pass a check made on a stale read.
+        result = await self.session.execute(
+            update(Account)
+            .where(Account.id == account_id, Account.balance + delta >= 0)
+            .values(balance=Account.balance + delta)
+            .returning(Account.balance)
+            .execution_options(synchronize_session="fetch")
+        )
+        balance_after = result.scalar_one_or_none()
+        if balance_after is None:
+            return None
+        entry = LedgerEntry(
+            account_id=account_id,
+            delta=delta,
+            balance_after=balance_after,
+            reason=reason,
+            reference=reference,
+            idempotency_key=idempotency_key,
+            created_at=now,
+        )
+        self.session.add(entry)
+        await self.session.flush()
+        return entry
+
+    async def total(self, account_id: int) -> int:
+        result = await self.session.execute(
+            select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(
+                LedgerEntry.account_id == account_id
+            )
+        )
+        return int(result.scalar_one())
+
+    async def entries(self, account_id: int) -> Sequence[LedgerEntry]:
+        result = await self.session.execute(
+            select(LedgerEntry).where(LedgerEntry.account_id == account_id).order_by(LedgerEntry.id)
+        )
+        return result.scalars().all()
+
+    async def sum_by_reason(self, account_id: int | None = None) -> dict[str, int]:
+        query = select(LedgerEntry.reason, func.sum(LedgerEntry.delta)).group_by(LedgerEntry.reason)
+        if account_id is not None:
+            query = query.where(LedgerEntry.account_id == account_id)
+        return {reason: int(total) for reason, total in (await self.session.execute(query)).all()}
+
+
+class SubscriptionRepository(_Repository):
+    async def active(self, account_id: int, now: datetime) -> Subscription | None:
+        result = await self.session.execute(
+            select(Subscription)
+            .where(Subscription.account_id == account_id, Subscription.period_end > now)
+            .order_by(Subscription.period_end.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def add(self, subscription: Subscription) -> Subscription:
+        self.session.add(subscription)
+        await self.session.flush()
+        return subscription
+
+    async def renewable(self, now: datetime, until: datetime) -> Sequence[Subscription]:
+        """Subscriptions that renew automatically and end before `until`."""
+        result = await self.session.execute(
+            select(Subscription).where(
+                Subscription.auto_renew.is_(True),
+                Subscription.cancelled_at.is_(None),
+                Subscription.period_end > now,
+                Subscription.period_end <= until,
+            )
+        )
+        return result.scalars().all()
+
+
+class UsageRepository(_Repository):
+    async def get(self, account_id: int, day: date) -> DailyUsage | None:
+        return await self.session.get(DailyUsage, (account_id, day))
+
+    async def _ensure_row(self, account_id: int, day: date) -> None:
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(DailyUsage).values(
+            account_id=account_id, day=day, removals=0, premium_removals=0
+        )
+        await self.session.execute(statement.on_conflict_do_nothing())
+
+    async def try_consume(
+        self,
+        *,
+        account_id: int,
+        day: date,
+        images: int,
+        premium_images: int,
+        daily_limit: int,
+        premium_cap: int | None,
+    ) -> bool:
+        """Count removals against the day's quota; False when they no longer fit."""
+        await self._ensure_row(account_id, day)
+        conditions = [
+            DailyUsage.account_id == account_id,
+            DailyUsage.day == day,
+            DailyUsage.removals + images <= daily_limit,
+        ]
+        if premium_cap is not None:
+            conditions.append(DailyUsage.premium_removals + premium_images <= premium_cap)
+        result = await self.session.execute(
+            update(DailyUsage)
+            .where(and_(*conditions))
+            .values(
+                removals=DailyUsage.removals + images,
+                premium_removals=DailyUsage.premium_removals + premium_images,
+            )
+            .returning(DailyUsage.removals)
+            .execution_options(synchronize_session="fetch")
+        )
+        return result.first() is not None
+
+    async def give_back(
+        self, *, account_id: int, day: date, images: int, premium_images: int
+    ) -> None:
+        await self.session.execute(
+            update(DailyUsage)
+            .where(DailyUsage.account_id == account_id, DailyUsage.day == day)
+            .values(
+                removals=_minus_floor_zero(DailyUsage.removals, images),
+                premium_removals=_minus_floor_zero(DailyUsage.premium_removals, premium_images),
+            )
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+class QuoteRepository(_Repository):
+    async def get(self, quote_id: str) -> Quote | None:
+        return await self.session.get(Quote, quote_id)
+
+    async def add(self, quote: Quote) -> Quote:
+        self.session.add(quote)
+        await self.session.flush()
+        return quote
+
+    async def change_status(
+        self, quote_id: str, *, expected: QuoteStatus, new: QuoteStatus
+    ) -> bool:
+        """Move a quote from `expected` to `new`; False when someone else moved it first."""
+        result = await self.session.execute(
+            update(Quote)
+            .where(Quote.id == quote_id, Quote.status == expected)
+            .values(status=new)
+            .returning(Quote.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        return result.first() is not None
+
+
+class BatchRepository(_Repository):
+    async def get(self, batch_id: int) -> Batch | None:
+        return await self.session.get(Batch, batch_id)
+
+    async def add(self, batch: Batch) -> Batch:
+        self.session.add(batch)
+        await self.session.flush()
+        return batch
+
+    async def claim_settlement(self, batch_id: int, now: datetime) -> bool:
+        """Mark a batch settled; False when it already was, so refunds happen once."""
+        result = await self.session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.settled_at.is_(None))
+            .values(settled_at=now)
+            .returning(Batch.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        return result.first() is not None
+
+    async def for_account(self, account_id: int) -> Sequence[Batch]:
+        result = await self.session.execute(
+            select(Batch).where(Batch.account_id == account_id).order_by(Batch.id)
+        )
+        return result.scalars().all()
+
+
+class JobRepository(_Repository):
+    async def add_all(self, jobs: Sequence[Job]) -> Sequence[Job]:
+        self.session.add_all(jobs)
+        await self.session.flush()
+        return jobs
+
+    async def for_batch(self, batch_id: int) -> Sequence[Job]:
+        result = await self.session.execute(
+            select(Job).where(Job.batch_id == batch_id).order_by(Job.position)
+        )
+        return result.scalars().all()
+
+    async def status_counts(self, batch_id: int) -> dict[str, int]:
+        result = await self.session.execute(
+            select(Job.status, func.count(Job.id))
+            .where(Job.batch_id == batch_id)
+            .group_by(Job.status)
+        )
+        counts = {status.value: 0 for status in JobStatus}
+        counts.update({status: int(n) for status, n in result.all()})
+        return counts
+
+    async def done_by_tier(self, account_id: int | None = None) -> dict[str, int]:
+        query = (
+            select(Batch.tier, func.count(Job.id))
+            .join(Batch, Batch.id == Job.batch_id)
+            .where(Job.status == JobStatus.DONE)
+            .group_by(Batch.tier)
+        )
+        if account_id is not None:
+            query = query.where(Batch.account_id == account_id)
+        return {tier: int(n) for tier, n in (await self.session.execute(query)).all()}
+
+
+class PaymentRepository(_Repository):
+    async def by_charge_id(self, provider_charge_id: str) -> Payment | None:
+        result = await self.session.execute(
+            select(Payment).where(Payment.provider_charge_id == provider_charge_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def add(self, payment: Payment) -> Payment:
+        self.session.add(payment)
+        await self.session.flush()
+        return payment

@@ -1,0 +1,62 @@
+"""Unit of work: one session and its repositories for one use case, rolled back unless committed."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.engine import SessionFactory
+from db.repositories import (
+    AccountRepository,
+    BatchRepository,
+    JobRepository,
+    LedgerRepository,
+    PaymentRepository,
+    QuoteRepository,
+    SubscriptionRepository,
+    UsageRepository,
+)
+
+
+class UnitOfWork:
+    """`async with uow: ...; await uow.commit()`; leaving the block without a commit rolls back."""
+
+    session: AsyncSession
+    accounts: AccountRepository
+    ledger: LedgerRepository
+    subscriptions: SubscriptionRepository
+    usage: UsageRepository
+    quotes: QuoteRepository
+    batches: BatchRepository
+    jobs: JobRepository
+    payments: PaymentRepository
+
+    def __init__(self, session_factory: SessionFactory) -> None:
+        self._session_factory = session_factory
+
+    async def __aenter__(self) -> Self:
+        self.session = self._session_factory()
+        self.accounts = AccountRepository(self.session)
+        self.ledger = LedgerRepository(self.session)
+        self.subscriptions = SubscriptionRepository(self.session)
+        self.usage = UsageRepository(self.session)
+        self.quotes = QuoteRepository(self.session)
+        self.batches = BatchRepository(self.session)
+        self.jobs = JobRepository(self.session)
+        self.payments = PaymentRepository(self.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Closing rolls back whatever was not committed and detaches the objects without
+        # expiring them, so a use case can return what it read.
+        await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()

@@ -1,0 +1,9 @@
+"""The current time, always aware and in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
