@@ -190,6 +190,8 @@ class Batch(Base):
     refunded_credits: Mapped[int] = mapped_column(default=0)
     settled_at: Mapped[datetime | None]
     results: Mapped[list[Any]] = mapped_column(default=list)
+    progress_reported_at: Mapped[datetime | None]
+    delivery_claimed_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from db.models import (
     Account,
     Batch,
+    BatchStatus,
     DailyUsage,
     Job,
     JobStatus,
@@ -303,3 +304,153 @@ class PaymentRepository(_Repository):
         self.session.add(payment)
         await self.session.flush()
         return payment
+
+
+class WorkRepository(_Repository):
+    """The job pipeline's state changes: each a conditional UPDATE, safe under redelivery."""
+
+    async def claim_job(self, job_id: int, now: datetime, stale_before: datetime) -> Job | None:
+        """Mark a job running for this worker; None when it is finished or running elsewhere."""
+        result = await self.session.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                or_(
+                    Job.status == JobStatus.QUEUED,
+                    and_(Job.status == JobStatus.RUNNING, Job.started_at < stale_before),
+                ),
+            )
+            .values(status=JobStatus.RUNNING, started_at=now, attempts=Job.attempts + 1)
+            .returning(Job.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        if result.first() is None:
+            return None
+        return await self.session.get(Job, job_id, populate_existing=True)
+
+    async def finish_job(
+        self,
+        job_id: int,
+        *,
+        status: JobStatus,
+        now: datetime,
+        output_path: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+            .values(status=status, finished_at=now, output_path=output_path, error=error)
+            .returning(Job.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        return result.first() is not None
+
+    async def release_job(self, job_id: int, now: datetime) -> None:
+        """Put a running job back in the queue state for a retry."""
+        await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+            .values(status=JobStatus.QUEUED, enqueued_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    async def mark_enqueued(self, job_ids: Sequence[int], now: datetime) -> None:
+        if job_ids:
+            await self.session.execute(
+                update(Job)
+                .where(Job.id.in_(job_ids), Job.status == JobStatus.QUEUED)
+                .values(enqueued_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def lost_jobs(
+        self, *, queued_before: datetime, running_before: datetime, limit: int
+    ) -> Sequence[tuple[int, bool]]:
+        """Jobs the queue may have lost, with whether their batch has priority."""
+        result = await self.session.execute(
+            select(Job.id, Batch.priority)
+            .join(Batch, Batch.id == Job.batch_id)
+            .where(
+                or_(
+                    and_(
+                        Job.status == JobStatus.QUEUED,
+                        or_(Job.enqueued_at.is_(None), Job.enqueued_at < queued_before),
+                    ),
+                    and_(Job.status == JobStatus.RUNNING, Job.started_at < running_before),
+                )
+            )
+            .order_by(Batch.priority.desc(), Job.id)
+            .limit(limit)
+        )
+        return [(job_id, bool(priority)) for job_id, priority in result.all()]
+
+    async def unfinished_batches(self, before: datetime) -> Sequence[int]:
+        """Batches whose jobs are all finished but whose results were never delivered."""
+        open_jobs = (
+            select(Job.id)
+            .where(Job.batch_id == Batch.id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+            .exists()
+        )
+        result = await self.session.execute(
+            select(Batch.id).where(
+                Batch.delivered_at.is_(None),
+                Batch.created_at < before,
+                or_(Batch.delivery_claimed_at.is_(None), Batch.delivery_claimed_at < before),
+                ~open_jobs,
+            )
+        )
+        return result.scalars().all()
+
+    async def claim_progress_report(
+        self, batch_id: int, now: datetime, not_since: datetime
+    ) -> bool:
+        """Allow one progress edit per interval across every worker."""
+        result = await self.session.execute(
+            update(Batch)
+            .where(
+                Batch.id == batch_id,
+                or_(Batch.progress_reported_at.is_(None), Batch.progress_reported_at < not_since),
+            )
+            .values(progress_reported_at=now)
+            .returning(Batch.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def claim_delivery(self, batch_id: int, now: datetime, stale_before: datetime) -> bool:
+        result = await self.session.execute(
+            update(Batch)
+            .where(
+                Batch.id == batch_id,
+                Batch.delivered_at.is_(None),
+                or_(
+                    Batch.delivery_claimed_at.is_(None),
+                    Batch.delivery_claimed_at < stale_before,
+                ),
+            )
+            .values(delivery_claimed_at=now)
+            .returning(Batch.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        return result.first() is not None
+
+    async def release_delivery(self, batch_id: int) -> None:
+        await self.session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.delivered_at.is_(None))
+            .values(delivery_claimed_at=None)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    async def mark_delivered(self, batch_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.delivered_at.is_(None))
+            .values(delivered_at=now, status=BatchStatus.DELIVERED)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    async def expired_quotes(self, before: datetime) -> Sequence[Quote]:
+        result = await self.session.execute(select(Quote).where(Quote.created_at < before))
+        return result.scalars().all()

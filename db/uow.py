@@ -17,6 +17,7 @@ from db.repositories import (
     QuoteRepository,
     SubscriptionRepository,
     UsageRepository,
+    WorkRepository,
 )
 
 
@@ -32,6 +33,7 @@ class UnitOfWork:
     batches: BatchRepository
     jobs: JobRepository
     payments: PaymentRepository
+    work: WorkRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -46,6 +48,7 @@ class UnitOfWork:
         self.batches = BatchRepository(self.session)
         self.jobs = JobRepository(self.session)
         self.payments = PaymentRepository(self.session)
+        self.work = WorkRepository(self.session)
         return self
 
     async def __aexit__(

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     engine_cost_professional_rp: Decimal = Decimal("86.25")
     engine_cost_industry_rp: Decimal = Decimal("138")
 
+    # Job pipeline
+    worker_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    redis_namespace: str = "bgbot"
+    redis_heartbeat_timeout_ms: int = Field(default=60_000, gt=0)
+    job_stale_after_seconds: int = Field(default=600, gt=0)
+    queued_grace_seconds: int = Field(default=300, gt=0)
+    sweep_interval_seconds: int = Field(default=60, gt=0)
+    cleanup_interval_seconds: int = Field(default=3600, gt=0)
+    retry_min_backoff_ms: int = Field(default=2_000, gt=0)
+    retry_max_backoff_ms: int = Field(default=60_000, gt=0)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_admin_ids(cls, value: object) -> object:

@@ -1,8 +1,8 @@
-"""accounts, ledger, plans, quotes, batches, jobs, payments
+"""initial schema
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 03:40:40.649110
+Create Date: 2026-11-24 03:50:28.486944
 """
 
 from collections.abc import Sequence
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import db.models
+
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -130,6 +131,8 @@ def upgrade() -> None:
     sa.Column('refunded_credits', sa.Integer(), nullable=False),
     sa.Column('settled_at', db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('results', sa.JSON(), nullable=False),
+    sa.Column('progress_reported_at', db.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivery_claimed_at', db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('delivered_at', db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', db.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_batches_account_id_accounts')),

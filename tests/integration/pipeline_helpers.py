@@ -1,0 +1,128 @@
+"""A recording chat channel and helpers to run batches through a real Dramatiq worker."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+
+from db.models import BatchStatus
+from db.uow import UnitOfWork
+from services.billing import AcceptedBatch, QuoteFile, accept_quote, create_quote
+from services.pricing import Tier
+from tests.integration.helpers import JAKARTA, NOON
+from workers.actors import Actors, PipelineConfig, Runtime, declare_actors
+from workers.broker import build_broker
+from workers.delivery import Chat
+
+
+@dataclass
+class RecordingDelivery:
+    """A chat channel that remembers what the workers asked it to show."""
+
+    progress_interval: timedelta = timedelta(0)
+    texts: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    documents: list[tuple[str, bytes, str | None]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def send_text(self, chat: Chat, message: str) -> None:
+        with self.lock:
+            self.texts.append((chat, message))
+
+    async def edit_status(self, chat: Chat, message: str) -> None:
+        with self.lock:
+            self.statuses.append(message)
+
+    async def send_document(
+        self, chat: Chat, path: Path, filename: str, caption: str | None = None
+    ) -> None:
+        content = await asyncio.to_thread(path.read_bytes)
+        with self.lock:
+            self.documents.append((filename, content, caption))
+
+
+@dataclass
+class Pipeline:
+    broker: dramatiq.Broker
+    actors: Actors
+    runtime: Runtime
+    delivery: RecordingDelivery
+
+    def worker(self, threads: int = 2, queues: set[str] | None = None) -> dramatiq.Worker:
+        worker = dramatiq.Worker(self.broker, worker_threads=threads, queues=queues)
+        worker.start()
+        return worker
+
+
+def build_test_pipeline(
+    *,
+    redis_url: str | None,
+    namespace: str,
+    database_url: str,
+    data_dir: Path,
+    cutter: Any,
+    packager: Any,
+    **config: Any,
+) -> Pipeline:
+    broker = build_broker(redis_url, namespace=namespace, heartbeat_timeout_ms=2_000)
+    delivery = RecordingDelivery()
+    runtime = Runtime(
+        PipelineConfig(
+            data_dir=data_dir,
+            database_url=database_url,
+            min_backoff_ms=50,
+            max_backoff_ms=200,
+            **config,
+        ),
+        cutter=cutter,
+        packager=packager,
+        channels={"test": delivery},
+    )
+    return Pipeline(broker, declare_actors(broker, runtime), runtime, delivery)
+
+
+async def accept_images(
+    uow: UnitOfWork,
+    account_id: int,
+    files: list[QuoteFile],
+    tier: Tier = Tier.BASIC,
+    rejected: list[dict[str, Any]] | None = None,
+) -> AcceptedBatch:
+    offer = await create_quote(
+        uow,
+        account_id,
+        files,
+        channel="test",
+        chat={"chat_id": 5, "language": "en"},
+        ttl=timedelta(days=3650),
+        zone=JAKARTA,
+        now=NOON,
+        rejected=rejected or [],
+    )
+    return await accept_quote(uow, offer.quote_id, account_id, tier, zone=JAKARTA, now=NOON)
+
+
+async def wait_for(
+    condition: Callable[[], Any], *, seconds: float = 120, message: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = await condition()
+        if result:
+            return result
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+async def delivered(uow: UnitOfWork, batch_id: int) -> bool:
+    async with uow:
+        batch = await uow.batches.get(batch_id)
+        return batch is not None and batch.status == BatchStatus.DELIVERED

@@ -1,0 +1,270 @@
+"""Dramatiq actors of the job pipeline. They take ids, and running one twice changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import dramatiq
+
+from db.engine import SessionFactory, create_engine, create_session_factory
+from db.uow import UnitOfWork
+from services.billing import settle_batch
+from services.clock import utcnow
+from services.errors import BatchNotFinished
+from services.pipeline import (
+    MAX_ATTEMPTS,
+    BatchOutcome,
+    JobWork,
+    batch_progress,
+    claim_delivery,
+    claim_progress_report,
+    complete_job,
+    fail_job,
+    find_lost_work,
+    mark_delivered,
+    mark_enqueued,
+    release_delivery,
+    release_for_retry,
+    start_job,
+)
+from services.retention import purge_expired
+from workers.broker import BATCHES, IMAGES, MAINTENANCE, PRIORITY_IMAGES
+from workers.delivery import (
+    Delivery,
+    DeliveryError,
+    Summary,
+    UnknownChannel,
+    deliver_results,
+    progress_text,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PermanentFailure(Exception):
+    """An image that no retry will fix (corrupt, not an image); `code` says why."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class TransientFailure(Exception):
+    """An engine that may answer later (rate limited, unavailable, timed out)."""
+
+
+class Cutter(Protocol):
+    """Turns one input file into one result file; raises PermanentFailure or TransientFailure."""
+
+    def __call__(self, work: JobWork, source: Path, results_dir: Path) -> Path: ...
+
+
+class Packager(Protocol):
+    """Turns a finished batch's results into the files to send: (path, file name) pairs."""
+
+    def __call__(self, outcome: BatchOutcome, data_dir: Path) -> Sequence[tuple[Path, str]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    data_dir: Path
+    database_url: str
+    stale_after: timedelta = timedelta(minutes=10)
+    queued_grace: timedelta = timedelta(minutes=5)
+    retention: timedelta = timedelta(days=7)
+    cpu_threads: int = 2
+    min_backoff_ms: int = 2_000
+    max_backoff_ms: int = 60_000
+
+
+class Runtime:
+    """What the actors of one process share: the database, the engines and the channels."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        cutter: Cutter,
+        packager: Packager,
+        channels: Mapping[str, Delivery],
+    ) -> None:
+        self.config = config
+        self.cutter = cutter
+        self.packager = packager
+        self.channels = channels
+        self._sessions: SessionFactory | None = None
+        # Decoding, inference and encoding are CPU work: never on the event loop.
+        self.executor = ThreadPoolExecutor(config.cpu_threads, thread_name_prefix="cutout")
+
+    def uow(self) -> UnitOfWork:
+        # Made on first use, inside the event loop that Dramatiq's AsyncIO middleware runs.
+        if self._sessions is None:
+            self._sessions = create_session_factory(create_engine(self.config.database_url))
+        return UnitOfWork(self._sessions)
+
+    def channel(self, name: str) -> Delivery:
+        try:
+            return self.channels[name]
+        except KeyError:
+            raise UnknownChannel(f"no delivery for channel {name!r}") from None
+
+    async def run_cpu(self, function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+
+@dataclass(frozen=True, slots=True)
+class Actors:
+    process_image: dramatiq.Actor[[int], None]
+    process_image_priority: dramatiq.Actor[[int], None]
+    finish_batch: dramatiq.Actor[[int], None]
+    sweep: dramatiq.Actor[[], None]
+    clean_up: dramatiq.Actor[[], None]
+
+    def enqueue_jobs(self, job_ids: Sequence[int], *, priority: bool) -> None:
+        """Put jobs on the queue; pro batches go to the queue served first."""
+        actor = self.process_image_priority if priority else self.process_image
+        for job_id in job_ids:
+            actor.send(job_id)
+
+
+def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
+    """Declare the pipeline's actors on `broker`, bound to this process's runtime."""
+    config = runtime.config
+    retries = {
+        "max_retries": MAX_ATTEMPTS,
+        "min_backoff": config.min_backoff_ms,
+        "max_backoff": config.max_backoff_ms,
+    }
+
+    async def after_job(work: JobWork) -> None:
+        progress = await batch_progress(runtime.uow(), work.batch_id)
+        if progress.finished:
+            actors.finish_batch.send(work.batch_id)
+            return
+        batch_chat = await _chat_of(runtime, work.batch_id)
+        delivery = runtime.channels.get(batch_chat.channel)
+        if delivery is None:
+            return  # a worker that serves images only; the batch's own channel shows progress
+        if await claim_progress_report(
+            runtime.uow(), work.batch_id, now=utcnow(), interval=delivery.progress_interval
+        ):
+            try:
+                await delivery.edit_status(
+                    batch_chat.chat, progress_text(progress, batch_chat.language)
+                )
+            except DeliveryError:
+                log.warning("progress update of batch %s not shown", work.batch_id, exc_info=True)
+
+    async def process_image(job_id: int) -> None:
+        """Cut out one image of a batch."""
+        uow = runtime.uow()
+        work = await start_job(uow, job_id, now=utcnow(), stale_after=config.stale_after)
+        if work is None:
+            return
+        if work.attempts > MAX_ATTEMPTS:
+            # Claimed again and again: the worker holding it keeps dying on this image.
+            await fail_job(uow, job_id, "worker_lost", now=utcnow())
+        else:
+            source = config.data_dir / work.input_path
+            results_dir = config.data_dir / "results" / str(work.batch_id)
+            try:
+                output = await runtime.run_cpu(runtime.cutter, work, source, results_dir)
+            except PermanentFailure as failure:
+                await fail_job(uow, job_id, failure.code, now=utcnow())
+            except TransientFailure:
+                if work.attempts >= MAX_ATTEMPTS:
+                    await fail_job(uow, job_id, "engine_unavailable", now=utcnow())
+                else:
+                    await release_for_retry(uow, job_id, now=utcnow())
+                    raise
+            else:
+                relative = output.relative_to(config.data_dir).as_posix()
+                await complete_job(uow, job_id, relative, now=utcnow())
+        await after_job(work)
+
+    async def finish_batch(batch_id: int) -> None:
+        """Refund what failed, package the results and deliver them, once."""
+        try:
+            settlement = await settle_batch(runtime.uow(), batch_id, now=utcnow())
+        except BatchNotFinished:
+            return
+        outcome = await claim_delivery(
+            runtime.uow(), batch_id, now=utcnow(), stale_after=config.stale_after
+        )
+        if outcome is None:
+            return
+        batch = outcome.batch
+        try:
+            files = await runtime.run_cpu(runtime.packager, outcome, config.data_dir)
+            summary = Summary(settlement, outcome.failures, batch.image_count)
+            language = str(batch.chat.get("language", "en"))
+            await deliver_results(
+                runtime.channel(batch.channel), batch.chat, files, summary, language
+            )
+        except BaseException:
+            await release_delivery(runtime.uow(), batch_id)
+            raise
+        paths = [path.relative_to(config.data_dir).as_posix() for path, _ in files]
+        await mark_delivered(runtime.uow(), batch_id, paths, now=utcnow())
+
+    async def sweep() -> None:
+        """Re-queue work the queue lost and deliver finished batches nobody delivered."""
+        lost = await find_lost_work(
+            runtime.uow(),
+            now=utcnow(),
+            queued_grace=config.queued_grace,
+            running_grace=config.stale_after,
+        )
+        for priority in (True, False):
+            job_ids = [job_id for job_id, urgent in lost.jobs if urgent is priority]
+            actors.enqueue_jobs(job_ids, priority=priority)
+            await mark_enqueued(runtime.uow(), job_ids, now=utcnow())
+        for batch_id in lost.batches:
+            actors.finish_batch.send(batch_id)
+        if lost.jobs or lost.batches:
+            log.info("sweep re-queued %d jobs and %d batches", len(lost.jobs), len(lost.batches))
+
+    async def clean_up() -> None:
+        """Delete files and records past the retention period."""
+        purge = await purge_expired(
+            runtime.uow(), config.data_dir, now=utcnow(), retention=config.retention
+        )
+        log.info("retention: %s", purge)
+
+    def declare(fn: Callable[..., Any], name: str, queue: str, **options: Any) -> Any:
+        return dramatiq.actor(actor_name=name, queue_name=queue, broker=broker, **options)(fn)
+
+    images = {"throws": (PermanentFailure,), **retries}
+    actors = Actors(
+        process_image=declare(process_image, "process_image", IMAGES, priority=10, **images),
+        process_image_priority=declare(
+            process_image, "process_image_priority", PRIORITY_IMAGES, priority=0, **images
+        ),
+        finish_batch=declare(
+            finish_batch, "finish_batch", BATCHES, time_limit=30 * 60_000, **retries
+        ),
+        sweep=declare(sweep, "sweep", MAINTENANCE, max_retries=0),
+        clean_up=declare(clean_up, "clean_up", MAINTENANCE, max_retries=0, time_limit=3_600_000),
+    )
+    return actors
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchChat:
+    channel: str
+    chat: Mapping[str, Any]
+    language: str
+
+
+async def _chat_of(runtime: Runtime, batch_id: int) -> _BatchChat:
+    async with runtime.uow() as uow:
+        batch = await uow.batches.get(batch_id)
+        assert batch is not None
+        return _BatchChat(batch.channel, batch.chat, str(batch.chat.get("language", "en")))

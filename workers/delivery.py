@@ -1,0 +1,92 @@
+"""How results reach people: the interface each chat channel implements, and the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.messages import reason, text
+from services.billing import Settlement
+from services.pipeline import FailedImage, Progress
+
+Chat = Mapping[str, Any]
+
+
+class Delivery(Protocol):
+    """What a chat channel offers the workers; `chat` is the channel's own address of a chat."""
+
+    @property
+    def progress_interval(self) -> timedelta:
+        """The shortest pause between two progress updates the channel accepts."""
+        ...
+
+    async def send_text(self, chat: Chat, message: str) -> None: ...
+
+    async def edit_status(self, chat: Chat, message: str) -> None: ...
+
+    async def send_document(
+        self, chat: Chat, path: Path, filename: str, caption: str | None = None
+    ) -> None: ...
+
+
+class DeliveryError(Exception):
+    """The channel could not show something; channels raise it for transport failures."""
+
+
+class UnknownChannel(LookupError):
+    """A batch names a channel this process has no delivery for."""
+
+
+def progress_text(progress: Progress, language: str) -> str:
+    return text(
+        "progress", language, finished=progress.done + progress.failed, total=progress.total
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    settlement: Settlement
+    failures: Sequence[FailedImage]
+    total: int
+
+
+def summary_text(summary: Summary, language: str) -> str:
+    """Say what succeeded, what failed and why, and what came back."""
+    settlement = summary.settlement
+    lines = [
+        text("summary.done", language, succeeded=settlement.succeeded, total=summary.total)
+        if settlement.succeeded
+        else text("summary.all_failed", language)
+    ]
+    if summary.failures:
+        lines.append(text("summary.failed_header", language, count=len(summary.failures)))
+        shown = summary.failures[:20]
+        lines.extend(f"• {f.name}: {reason(f.reason, language)}" for f in shown)
+        if len(summary.failures) > len(shown):
+            lines.append(f"• … +{len(summary.failures) - len(shown)}")
+    if settlement.refunded_credits:
+        lines.append(text("summary.refund", language, credits=settlement.refunded_credits))
+    if settlement.quota_returned:
+        lines.append(text("summary.quota_back", language, images=settlement.quota_returned))
+    return "\n".join(lines)
+
+
+async def deliver_results(
+    delivery: Delivery,
+    chat: Chat,
+    files: Sequence[tuple[Path, str]],
+    summary: Summary,
+    language: str,
+) -> None:
+    """Send the result files, then the summary as the last word."""
+    for number, (path, filename) in enumerate(files, start=1):
+        caption = (
+            text("summary.part", language, part=number, parts=len(files))
+            if len(files) > 1
+            else None
+        )
+        await delivery.send_document(chat, path, filename, caption)
+    await delivery.send_text(chat, summary_text(summary, language))
