@@ -235,3 +235,18 @@ class Payment(Base):
     credits: Mapped[int] = mapped_column(default=0)
     refunded_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """A personal key for the HTTP API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import (
     Account,
+    ApiKey,
     Batch,
     BatchStatus,
     DailyUsage,
@@ -454,3 +455,62 @@ class WorkRepository(_Repository):
     async def expired_quotes(self, before: datetime) -> Sequence[Quote]:
         result = await self.session.execute(select(Quote).where(Quote.created_at < before))
         return result.scalars().all()
+
+
+class ApiKeyRepository(_Repository):
+    async def add(self, key: ApiKey) -> ApiKey:
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def by_hash(self, key_hash: str) -> ApiKey | None:
+        result = await self.session.execute(
+            select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+        )
+        return result.scalar_one_or_none()
+
+    async def for_account(self, account_id: int) -> Sequence[ApiKey]:
+        result = await self.session.execute(
+            select(ApiKey)
+            .where(ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.id)
+        )
+        return result.scalars().all()
+
+
+class HistoryRepository(_Repository):
+    """Read-only views of an account's batches and jobs, always filtered by the account."""
+
+    async def batch(self, account_id: int, batch_id: int) -> Batch | None:
+        result = await self.session.execute(
+            select(Batch).where(Batch.id == batch_id, Batch.account_id == account_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def batches(self, account_id: int, *, limit: int, offset: int) -> Sequence[Batch]:
+        result = await self.session.execute(
+            select(Batch)
+            .where(Batch.account_id == account_id)
+            .order_by(Batch.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return result.scalars().all()
+
+    async def job(self, account_id: int, job_id: int) -> tuple[Job, Batch] | None:
+        result = await self.session.execute(
+            select(Job, Batch)
+            .join(Batch, Batch.id == Job.batch_id)
+            .where(Job.id == job_id, Batch.account_id == account_id)
+        )
+        row = result.first()
+        return (row[0], row[1]) if row else None
+
+    async def jobs(
+        self, account_id: int, *, limit: int, offset: int
+    ) -> tuple[Sequence[tuple[Job, Batch]], int]:
+        base = select(Job, Batch).join(Batch, Batch.id == Job.batch_id)
+        base = base.where(Batch.account_id == account_id)
+        total = await self.session.execute(select(func.count()).select_from(base.subquery()))
+        rows = await self.session.execute(base.order_by(Job.id.desc()).limit(limit).offset(offset))
+        return [(job, batch) for job, batch in rows.all()], int(total.scalar_one())

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.engine import SessionFactory
 from db.repositories import (
     AccountRepository,
+    ApiKeyRepository,
     BatchRepository,
+    HistoryRepository,
     JobRepository,
     LedgerRepository,
     PaymentRepository,
@@ -34,6 +36,8 @@ class UnitOfWork:
     jobs: JobRepository
     payments: PaymentRepository
     work: WorkRepository
+    api_keys: ApiKeyRepository
+    history: HistoryRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -49,6 +53,8 @@ class UnitOfWork:
         self.jobs = JobRepository(self.session)
         self.payments = PaymentRepository(self.session)
         self.work = WorkRepository(self.session)
+        self.api_keys = ApiKeyRepository(self.session)
+        self.history = HistoryRepository(self.session)
         return self
 
     async def __aexit__(

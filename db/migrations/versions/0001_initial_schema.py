@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 03:50:28.486944
+Create Date: 2026-11-24 04:01:25.686313
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import db.models
-
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -35,6 +34,22 @@ def upgrade() -> None:
     sa.UniqueConstraint('telegram_id', name=op.f('uq_accounts_telegram_id')),
     sa.UniqueConstraint('whatsapp_number', name=op.f('uq_accounts_whatsapp_number'))
     )
+    op.create_table('api_keys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('key_hash', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('created_at', db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', db.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', db.models.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_api_keys_account_id_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
+    sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash'))
+    )
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_keys_account_id'), ['account_id'], unique=False)
+
     op.create_table('daily_usage',
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -196,5 +211,9 @@ def downgrade() -> None:
 
     op.drop_table('ledger_entries')
     op.drop_table('daily_usage')
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_keys_account_id'))
+
+    op.drop_table('api_keys')
     op.drop_table('accounts')
     # ### end Alembic commands ###
