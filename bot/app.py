@@ -1,47 +1,112 @@
-"""Composition root of the bot/web process: one aiohttp application owns every resource."""
+"""Composition root of the bot/web process: one aiohttp application owns every resource.
+
+Built from one settings object: the database engine, the job pipeline (its broker, and the
+embedded worker when there is no Redis), the maintenance schedule, the HTTP API and the
+operators' endpoints. Each resource is created and closed in the same cleanup context.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.channels import build_deliveries
+from bot.http_api import PREFIX, ApiContext, build_api
+from bot.observability import request_ids
+from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
+from db.uow import UnitOfWork
 from services.settings import Settings
+from workers.actors import Actors
+from workers.broker import queue_depth
+from workers.main import build_pipeline, schedule_maintenance, start_embedded_worker
+
+log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", SessionFactory)
+ACTORS = web.AppKey("actors", Actors)
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    engine = create_engine(app[SETTINGS].resolved_database_url)
+def _database_check(app: web.Application) -> HealthCheck:
+    async def check() -> str | None:
+        try:
+            async with app[SESSIONS]() as session:
+                await session.execute(text("SELECT 1"))
+        except (OSError, SQLAlchemyError) as error:
+            return f"error: {type(error).__name__}"
+        return None
+
+    return check
+
+
+def _redis_check(url: str) -> HealthCheck:
+    async def check() -> str | None:
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=2)
+        try:
+            await client.ping()
+        except (OSError, aioredis.RedisError) as error:
+            return f"error: {type(error).__name__}"
+        finally:
+            await client.aclose()
+        return None
+
+    return check
+
+
+def _models_check(paths: list[Path]) -> HealthCheck:
+    async def check() -> str | None:
+        missing = [path.name for path in paths if not path.is_file()]
+        return f"missing: {', '.join(missing)}" if missing else None
+
+    return check
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = create_engine(settings.resolved_database_url)
     app[SESSIONS] = create_session_factory(engine)
+    broker, actors = build_pipeline(settings, build_deliveries(settings))
+    app[ACTORS] = actors
+    worker = None if settings.redis_url else start_embedded_worker(broker, settings.worker_threads)
+    scheduler = schedule_maintenance(actors, settings)
+    scheduler.start()
+    ops = app[OPS]
+    ops.checks["database"] = _database_check(app)
+    if settings.redis_url:
+        ops.checks["redis"] = _redis_check(settings.redis_url)
+    ops.checks["models"] = _models_check(model_files(settings))
+    ops.queue_depth = lambda: queue_depth(broker)
     yield
+    scheduler.shutdown(wait=False)
+    if worker is not None:
+        await asyncio.to_thread(worker.stop)
+    broker.close()
     await engine.dispose()
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """Report whether the database answers."""
-    checks: dict[str, str] = {}
-    try:
-        async with request.app[SESSIONS]() as session:
-            await session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except (OSError, SQLAlchemyError) as error:
-        checks["database"] = f"error: {type(error).__name__}"
-    healthy = all(value == "ok" for value in checks.values())
-    return web.json_response(
-        {"status": "ok" if healthy else "degraded", "checks": checks},
-        status=200 if healthy else 503,
-    )
+def model_files(settings: Settings) -> list[Path]:
+    from workers.cutout import required_model_files
+
+    return required_model_files(settings)
 
 
 def build_web_app(settings: Settings) -> web.Application:
     """Build the web application of the bot process from its settings."""
-    app = web.Application()
+    app = web.Application(middlewares=[request_ids])
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(_database)
-    app.router.add_get("/healthz", healthz)
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(app[SESSIONS])
+
+    app.cleanup_ctx.append(_resources)
+    add_ops_routes(app, OpsContext(uow))
+    app.add_subapp(PREFIX, build_api(ApiContext(settings, uow)))
     return app

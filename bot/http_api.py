@@ -15,7 +15,6 @@ from typing import Any
 from aiohttp import web
 from aiolimiter import AsyncLimiter
 
-from db.engine import SessionFactory
 from db.uow import UnitOfWork
 from services.api_keys import InvalidApiKey, authenticate
 from services.clock import utcnow
@@ -60,12 +59,9 @@ class ApiContext:
     """What the API's routes share, built once by the web process's composition root."""
 
     settings: Settings
-    sessions: SessionFactory
+    uow: Callable[[], UnitOfWork]
     requests_per_minute: int = 60
     limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
 
     def limiter(self, account_id: int) -> AsyncLimiter:
         # One bucket per account in this process, created on first use.

@@ -214,6 +214,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(String(64))
     output_path: Mapped[str | None] = mapped_column(String(512))
+    duration_ms: Mapped[int | None]
     enqueued_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -337,11 +337,18 @@ class WorkRepository(_Repository):
         now: datetime,
         output_path: str | None = None,
         error: str | None = None,
+        duration_ms: int | None = None,
     ) -> bool:
         result = await self.session.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
-            .values(status=status, finished_at=now, output_path=output_path, error=error)
+            .values(
+                status=status,
+                finished_at=now,
+                output_path=output_path,
+                error=error,
+                duration_ms=duration_ms,
+            )
             .returning(Job.id)
             .execution_options(synchronize_session="fetch")
         )
@@ -514,3 +521,22 @@ class HistoryRepository(_Repository):
         total = await self.session.execute(select(func.count()).select_from(base.subquery()))
         rows = await self.session.execute(base.order_by(Job.id.desc()).limit(limit).offset(offset))
         return [(job, batch) for job, batch in rows.all()], int(total.scalar_one())
+
+
+class MetricsRepository(_Repository):
+    """Service-wide counts for operators, straight from the source of truth."""
+
+    async def jobs_by_tier_and_status(self) -> Sequence[tuple[str, str, int]]:
+        result = await self.session.execute(
+            select(Batch.tier, Job.status, func.count(Job.id))
+            .join(Batch, Batch.id == Job.batch_id)
+            .group_by(Batch.tier, Job.status)
+        )
+        return [(tier, status, int(n)) for tier, status, n in result.all()]
+
+    async def processing_time(self) -> tuple[int, float]:
+        result = await self.session.execute(
+            select(func.count(Job.duration_ms), func.coalesce(func.sum(Job.duration_ms), 0))
+        )
+        count, total_ms = result.one()
+        return int(count), float(total_ms or 0) / 1000

@@ -15,6 +15,7 @@ from db.repositories import (
     HistoryRepository,
     JobRepository,
     LedgerRepository,
+    MetricsRepository,
     PaymentRepository,
     QuoteRepository,
     SubscriptionRepository,
@@ -38,6 +39,7 @@ class UnitOfWork:
     work: WorkRepository
     api_keys: ApiKeyRepository
     history: HistoryRepository
+    metrics: MetricsRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -55,6 +57,7 @@ class UnitOfWork:
         self.work = WorkRepository(self.session)
         self.api_keys = ApiKeyRepository(self.session)
         self.history = HistoryRepository(self.session)
+        self.metrics = MetricsRepository(self.session)
         return self
 
     async def __aexit__(

@@ -57,11 +57,17 @@ async def start_job(
     )
 
 
-async def complete_job(uow: UnitOfWork, job_id: int, output_path: str, *, now: datetime) -> bool:
+async def complete_job(
+    uow: UnitOfWork, job_id: int, output_path: str, *, now: datetime, duration_ms: int
+) -> bool:
     """Record a job's result; False when it was already finished."""
     async with uow:
         done = await uow.work.finish_job(
-            job_id, status=JobStatus.DONE, now=now, output_path=output_path
+            job_id,
+            status=JobStatus.DONE,
+            now=now,
+            output_path=output_path,
+            duration_ms=duration_ms,
         )
         await uow.commit()
     return done

@@ -77,6 +77,23 @@ class Settings(BaseSettings):
     retry_min_backoff_ms: int = Field(default=2_000, gt=0)
     retry_max_backoff_ms: int = Field(default=60_000, gt=0)
 
+    # Cutout engine: which engine serves each tier. A local model name (see README), or
+    # `huggingface:<model>` / `segmind:<model>`, which need their API key and fall back to
+    # FALLBACK_ENGINE (local) when the key is unset or the API stays unavailable.
+    engine_basic: str = "isnet-general-use"
+    engine_standard: str = "isnet-general-use"
+    engine_professional: str = "isnet-general-use"
+    engine_industry: str = "isnet-general-use"
+    fallback_engine: str = "isnet-general-use"
+    onnx_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    huggingface_api_url: str = "https://api-inference.huggingface.co"
+    segmind_api_url: str = "https://api.segmind.com/v1"
+    remote_retry_attempts: int = Field(default=3, gt=0)
+    remote_retry_wait_seconds: float = Field(default=1.0, ge=0)
+    max_image_mb: int = Field(default=50, gt=0)
+    max_image_pixels: int = Field(default=40_000_000, gt=0)
+    zip_part_mb: int = Field(default=49, gt=0)
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_admin_ids(cls, value: object) -> object:
@@ -143,6 +160,15 @@ class Settings(BaseSettings):
     @property
     def whatsapp_enabled(self) -> bool:
         return self.whatsapp_access_token is not None
+
+    def engine_for(self, tier: Tier) -> str:
+        """The engine name configured for `tier`."""
+        return {
+            Tier.BASIC: self.engine_basic,
+            Tier.STANDARD: self.engine_standard,
+            Tier.PROFESSIONAL: self.engine_professional,
+            Tier.INDUSTRY: self.engine_industry,
+        }[tier]
 
     def engine_cost_rp(self, tier: Tier) -> Decimal:
         """Return what the engine behind `tier` costs per image, in rupiah."""

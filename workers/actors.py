@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
 
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.uow import UnitOfWork
@@ -118,6 +120,25 @@ class Runtime:
     async def run_cpu(self, function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
+    async def close(self) -> None:
+        """Release the database connections, on the loop that opened them."""
+        if self._sessions is not None:
+            await self._sessions.kw["bind"].dispose()
+            self._sessions = None
+
+
+class CloseRuntime(dramatiq.Middleware):
+    """Close the runtime's resources when the worker stops, before its event loop does."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(self.runtime.close())
+        self.runtime.executor.shutdown(wait=True)
+
 
 @dataclass(frozen=True, slots=True)
 class Actors:
@@ -137,6 +158,7 @@ class Actors:
 def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
     """Declare the pipeline's actors on `broker`, bound to this process's runtime."""
     config = runtime.config
+    broker.add_middleware(CloseRuntime(runtime))
     retries = {
         "max_retries": MAX_ATTEMPTS,
         "min_backoff": config.min_backoff_ms,
@@ -174,6 +196,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
         else:
             source = config.data_dir / work.input_path
             results_dir = config.data_dir / "results" / str(work.batch_id)
+            started = time.monotonic()
             try:
                 output = await runtime.run_cpu(runtime.cutter, work, source, results_dir)
             except PermanentFailure as failure:
@@ -186,7 +209,8 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
                     raise
             else:
                 relative = output.relative_to(config.data_dir).as_posix()
-                await complete_job(uow, job_id, relative, now=utcnow())
+                elapsed_ms = round((time.monotonic() - started) * 1000)
+                await complete_job(uow, job_id, relative, now=utcnow(), duration_ms=elapsed_ms)
         await after_job(work)
 
     async def finish_batch(batch_id: int) -> None:

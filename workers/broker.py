@@ -39,3 +39,13 @@ def build_broker(
         broker.emit_after("process_boot")
     dramatiq.set_broker(broker)
     return broker
+
+
+def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
+    """Messages waiting on each pipeline queue (blocking I/O on Redis: call it in a thread)."""
+    names = (PRIORITY_IMAGES, IMAGES, BATCHES, MAINTENANCE)
+    if isinstance(broker, RedisBroker):
+        return {name: int(broker.client.llen(f"{broker.namespace}:{name}")) for name in names}
+    if isinstance(broker, StubBroker):
+        return {name: broker.queues[name].qsize() for name in names if name in broker.queues}
+    return {}

@@ -26,7 +26,7 @@ async def submit_batch(actors: Actors, uow: UnitOfWork, accepted: AcceptedBatch)
     try:
         # Sending to Redis is blocking network I/O: keep it off the event loop.
         await asyncio.to_thread(actors.enqueue_jobs, accepted.job_ids, priority=accepted.priority)
-    except (RedisError, dramatiq.errors.ConnectionError) as error:
+    except (RedisError, dramatiq.errors.BrokerConnectionError) as error:
         log.warning(
             "batch %s stays for the sweep: broker unreachable (%s)", accepted.batch_id, error
         )

@@ -42,8 +42,10 @@ def run() -> None:
     from aiohttp import web
 
     from bot.app import build_web_app
+    from bot.observability import configure_logging
 
     settings = load_settings()
+    configure_logging(settings.log_level)
     upgrade(settings.resolved_database_url)
     web.run_app(build_web_app(settings), host=settings.http_host, port=settings.http_port)
 

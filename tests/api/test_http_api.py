@@ -5,6 +5,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.http_api import PREFIX, ApiContext, build_api
+from db.uow import UnitOfWork
 from services.api_keys import issue_key
 from services.billing import accept_quote
 from services.pricing import Tier
@@ -16,7 +17,9 @@ from tests.integration.helpers import JAKARTA, NOON, new_account, new_quote
 @pytest.fixture
 async def api(session_factory, tmp_path):
     app = web.Application()
-    context = ApiContext(Settings(data_dir=tmp_path), session_factory, requests_per_minute=1000)
+    context = ApiContext(
+        Settings(data_dir=tmp_path), lambda: UnitOfWork(session_factory), requests_per_minute=1000
+    )
     app.add_subapp(PREFIX, build_api(context))
     async with TestClient(TestServer(app)) as client:
         yield client
@@ -89,7 +92,9 @@ async def test_stats_report_the_balance(api, uow):
 
 async def test_a_key_is_rate_limited(session_factory, tmp_path, uow):
     app = web.Application()
-    context = ApiContext(Settings(data_dir=tmp_path), session_factory, requests_per_minute=3)
+    context = ApiContext(
+        Settings(data_dir=tmp_path), lambda: UnitOfWork(session_factory), requests_per_minute=3
+    )
     app.add_subapp(PREFIX, build_api(context))
     _, headers = await bearer(uow, 1)
     async with TestClient(TestServer(app)) as client:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 04:01:25.686313
+Create Date: 2026-11-24 04:03:38.238266
 """
 
 from collections.abc import Sequence
@@ -168,6 +168,7 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('error', sa.String(length=64), nullable=True),
     sa.Column('output_path', sa.String(length=512), nullable=True),
+    sa.Column('duration_ms', sa.Integer(), nullable=True),
     sa.Column('enqueued_at', db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('started_at', db.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('finished_at', db.models.UTCDateTime(timezone=True), nullable=True),

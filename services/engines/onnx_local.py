@@ -1,0 +1,169 @@
+"""Local segmentation with onnxruntime: per-model preprocessing, one session per model file."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+from PIL import Image
+
+from services.engines.base import Mask, ModelMissing
+
+
+class Scaling(StrEnum):
+    MAX = "max"  # divide by the image's own maximum, as rembg's sessions do
+    UNIT = "unit"  # divide by 255
+    CENTRED = "centred"  # (p - 128) / 256, as the imgly IS-Net export expects
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """How one model file wants its input and gives its output."""
+
+    name: str
+    filename: str
+    size: int
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    scaling: Scaling = Scaling.MAX
+    channels_last: bool = False
+    output: str | int = 0  # an output name, or the index of the output to read
+    sigmoid: bool = False
+    min_max: bool = True
+    commercial_use: bool = True
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF = (0.5, 0.5, 0.5)
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("u2net", "u2net.onnx", 320, IMAGENET_MEAN, IMAGENET_STD),
+        ModelSpec("u2netp", "u2netp.onnx", 320, IMAGENET_MEAN, IMAGENET_STD),
+        ModelSpec("isnet-general-use", "isnet-general-use.onnx", 1024, HALF),
+        ModelSpec(
+            "birefnet-general",
+            "BiRefNet-general-epoch_244.onnx",
+            1024,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            sigmoid=True,
+        ),
+        ModelSpec(
+            "birefnet-general-lite",
+            "BiRefNet-general-bb_swin_v1_tiny-epoch_232.onnx",
+            1024,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            sigmoid=True,
+        ),
+        ModelSpec(
+            "birefnet-portrait",
+            "BiRefNet-portrait-epoch_150.onnx",
+            1024,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            sigmoid=True,
+        ),
+        # BRIA's licence forbids commercial use without an agreement; see README.
+        ModelSpec("rmbg-1.4", "bria-rmbg-1.4.onnx", 1024, HALF, commercial_use=False),
+        ModelSpec(
+            "isnet-imgly-medium",
+            "isnet-imgly-medium.onnx",
+            1024,
+            scaling=Scaling.CENTRED,
+            output="output",
+            min_max=False,
+        ),
+        ModelSpec(
+            "selfie-segmentation",
+            "selfie_segmentation.onnx",
+            256,
+            scaling=Scaling.UNIT,
+            channels_last=True,
+            output=0,
+            min_max=False,
+        ),
+    )
+}
+
+
+def default_threads() -> int:
+    return os.cpu_count() or 1
+
+
+_sessions: dict[tuple[Path, int], ort.InferenceSession] = {}
+_sessions_lock = threading.Lock()
+
+
+def load_session(path: Path, threads: int) -> ort.InferenceSession:
+    """Return the process's one session for a model file, loading it on first use."""
+    key = (path.resolve(), threads)
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            _sessions[key] = session
+        return session
+
+
+class OnnxEngine:
+    """A model file in MODELS_DIR run by onnxruntime; the session loads on the first mask."""
+
+    def __init__(self, spec: ModelSpec, models_dir: Path, threads: int | None = None) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.path = models_dir / spec.filename
+        self.threads = threads or default_threads()
+
+    def session(self) -> ort.InferenceSession:
+        if not self.path.is_file():
+            raise ModelMissing(
+                f"model file {self.path} is missing: run `bgbot models download {self.name}` "
+                "or place the file there"
+            )
+        return load_session(self.path, self.threads)
+
+    def _input(self, image: Image.Image) -> NDArray[np.float32]:
+        spec = self.spec
+        resized = image.resize((spec.size, spec.size), Image.Resampling.BILINEAR)
+        pixels: NDArray[np.float32] = np.asarray(resized, dtype=np.float32)
+        if spec.scaling is Scaling.CENTRED:
+            pixels = (pixels - np.float32(128.0)) / np.float32(256.0)
+        else:
+            top = max(float(pixels.max()), 1e-6) if spec.scaling is Scaling.MAX else 255.0
+            mean = np.asarray(spec.mean, np.float32)
+            std = np.asarray(spec.std, np.float32)
+            pixels = (pixels / np.float32(top) - mean) / std
+        batch = pixels[np.newaxis]
+        return batch if spec.channels_last else batch.transpose(0, 3, 1, 2).copy()
+
+    def mask(self, image: Image.Image) -> Mask:
+        """Return the foreground probability of `image`, at its own size."""
+        session = self.session()
+        spec = self.spec
+        output = spec.output
+        # Ask for the one output used: the other heads of a model are then never computed.
+        name = output if isinstance(output, str) else session.get_outputs()[output].name
+        (raw,) = session.run([name], {session.get_inputs()[0].name: self._input(image)})
+        prediction: NDArray[np.float32] = np.asarray(raw, np.float32).reshape(spec.size, spec.size)
+        if spec.sigmoid:
+            prediction = (1.0 / (1.0 + np.exp(-prediction))).astype(np.float32)
+        if spec.min_max:
+            low, high = float(prediction.min()), float(prediction.max())
+            prediction = ((prediction - low) / max(high - low, 1e-6)).astype(np.float32)
+        small = Image.fromarray(np.clip(prediction, 0.0, 1.0), mode="F")
+        full = small.resize(image.size, Image.Resampling.BILINEAR)
+        return np.clip(np.asarray(full, dtype=np.float32), 0.0, 1.0)

@@ -1,0 +1,92 @@
+"""Composition root of worker processes, and the embedded worker of a one-process install.
+
+Scale-out workers start with Dramatiq's own command, which calls `setup` to build the broker and
+declare the actors before it forks its worker processes:
+
+    dramatiq workers.main:setup --processes 2 --threads 2
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+import dramatiq
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from services.settings import Settings, load_settings
+from workers.actors import Actors, PipelineConfig, Runtime, declare_actors
+from workers.broker import build_broker
+from workers.delivery import Delivery
+
+log = logging.getLogger(__name__)
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        data_dir=settings.data_dir,
+        database_url=settings.resolved_database_url,
+        stale_after=timedelta(seconds=settings.job_stale_after_seconds),
+        queued_grace=timedelta(seconds=settings.queued_grace_seconds),
+        retention=timedelta(days=settings.retention_days),
+        cpu_threads=settings.worker_threads,
+        min_backoff_ms=settings.retry_min_backoff_ms,
+        max_backoff_ms=settings.retry_max_backoff_ms,
+    )
+
+
+def build_pipeline(
+    settings: Settings, channels: Mapping[str, Delivery]
+) -> tuple[dramatiq.Broker, Actors]:
+    """Build the broker and declare the actors for this process."""
+    from workers.cutout import cut_out_job, package_batch
+
+    broker = build_broker(
+        settings.redis_url,
+        namespace=settings.redis_namespace,
+        heartbeat_timeout_ms=settings.redis_heartbeat_timeout_ms,
+    )
+    runtime = Runtime(
+        pipeline_config(settings),
+        cutter=cut_out_job(settings),
+        packager=package_batch(settings),
+        channels=channels,
+    )
+    return broker, declare_actors(broker, runtime)
+
+
+def setup() -> None:
+    """Entry point for `dramatiq workers.main:setup`: the worker process's composition root."""
+    from bot.channels import build_deliveries
+
+    settings = load_settings()
+    build_pipeline(settings, build_deliveries(settings))
+
+
+def start_embedded_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
+    """Serve the in-process queue from this process, for installs without Redis."""
+    worker = dramatiq.Worker(broker, worker_threads=threads)
+    worker.start()
+    return worker
+
+
+def schedule_maintenance(actors: Actors, settings: Settings) -> AsyncIOScheduler:
+    """Send the sweep and the clean-up on a schedule; the caller starts and stops it."""
+
+    def send(actor: dramatiq.Actor[[], None]) -> None:
+        try:
+            actor.send()
+        except (RedisConnectionError, dramatiq.errors.BrokerConnectionError) as error:
+            # The next tick tries again; the sweep exists for exactly this outage.
+            log.warning("could not schedule %s: %s", actor.actor_name, error)
+
+    scheduler = AsyncIOScheduler(timezone=settings.zone)
+    scheduler.add_job(
+        send, "interval", args=[actors.sweep], seconds=settings.sweep_interval_seconds
+    )
+    scheduler.add_job(
+        send, "interval", args=[actors.clean_up], seconds=settings.cleanup_interval_seconds
+    )
+    return scheduler
