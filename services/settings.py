@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.imaging.archive import ArchiveLimits
+from services.imaging.intake import IntakeLimits
 from services.pricing import Tier
 
 
@@ -160,6 +162,14 @@ class Settings(BaseSettings):
     @property
     def whatsapp_enabled(self) -> bool:
         return self.whatsapp_access_token is not None
+
+    def intake_limits(self) -> IntakeLimits:
+        return IntakeLimits(
+            max_file_bytes=self.max_image_mb * 2**20, max_pixels=self.max_image_pixels
+        )
+
+    def archive_limits(self) -> ArchiveLimits:
+        return ArchiveLimits(max_entry_bytes=self.max_image_mb * 2**20)
 
     def engine_for(self, tier: Tier) -> str:
         """The engine name configured for `tier`."""

@@ -10,7 +10,7 @@ from services.engines.registry import EngineCatalog, EngineConfig
 from services.engines.remote import RetryPolicy
 from services.imaging.compose import InvalidOptions, OutputOptions
 from services.imaging.cutout import cut_out, write_result
-from services.imaging.intake import ImageRejected, IntakeLimits
+from services.imaging.intake import ImageRejected
 from services.imaging.package import Failure, result_name, unique_names, zip_parts
 from services.pipeline import BatchOutcome, JobWork
 from services.pricing import Tier
@@ -37,12 +37,6 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
-def intake_limits(settings: Settings) -> IntakeLimits:
-    return IntakeLimits(
-        max_file_bytes=settings.max_image_mb * 2**20, max_pixels=settings.max_image_pixels
-    )
-
-
 def required_model_files(settings: Settings) -> list[Path]:
     return EngineCatalog(engine_config(settings)).model_files()
 
@@ -50,7 +44,7 @@ def required_model_files(settings: Settings) -> list[Path]:
 def cut_out_job(settings: Settings) -> Cutter:
     """Build the function the workers call for each image."""
     catalog = EngineCatalog(engine_config(settings))
-    limits = intake_limits(settings)
+    limits = settings.intake_limits()
 
     def cutter(work: JobWork, source: Path, results_dir: Path) -> Path:
         try:

@@ -1,0 +1,130 @@
+"""From files a person sent to a quote: every channel's intake ends here.
+
+Images are checked from their headers and ZIPs opened safely; what cannot be processed is
+listed with a reason and never charged for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from db.uow import UnitOfWork
+from services.billing import QuoteFile, QuoteOffer, create_quote
+from services.errors import ServiceError
+from services.imaging.archive import ArchiveLimits, ArchiveRejected, extract_images
+from services.imaging.intake import ImageRejected, IntakeLimits, probe_image
+from services.pricing import MAX_BATCH_IMAGES
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedFile:
+    """A file on disk under DATA_DIR, with the name the person gave it."""
+
+    name: str
+    path: Path
+
+
+@dataclass
+class Inspection:
+    accepted: list[QuoteFile] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)
+
+
+class NothingToProcess(ServiceError):
+    """No file of the upload is a usable image; `rejected` says why for each."""
+
+    code = "nothing_to_process"
+
+    def __init__(self, rejected: list[dict[str, str]]) -> None:
+        super().__init__(f"no usable image among {len(rejected)} files")
+        self.rejected = rejected
+
+
+class TooManyImages(ServiceError):
+    code = "too_many_images"
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as head:
+        return head.read(4) == b"PK\x03\x04"
+
+
+def inspect_files(
+    files: Sequence[ReceivedFile],
+    data_dir: Path,
+    limits: IntakeLimits,
+    archive_limits: ArchiveLimits,
+) -> Inspection:
+    """Check every file (expanding ZIPs next to them); blocking, so call it in a thread."""
+    inspection = Inspection()
+
+    def consider(name: str, path: Path) -> None:
+        try:
+            probe_image(path, limits)
+        except ImageRejected as rejected:
+            inspection.rejected.append({"name": name, "reason": rejected.code})
+            path.unlink(missing_ok=True)
+            return
+        relative = path.resolve().relative_to(data_dir.resolve()).as_posix()
+        inspection.accepted.append(QuoteFile(name=name, path=relative))
+
+    for received in files:
+        if not _is_zip(received.path):
+            consider(received.name, received.path)
+            continue
+        target = received.path.with_name(received.path.name + ".d")
+        try:
+            contents = extract_images(received.path, target, archive_limits)
+        except ArchiveRejected as rejected:
+            inspection.rejected.append({"name": received.name, "reason": rejected.code})
+            continue
+        finally:
+            received.path.unlink(missing_ok=True)
+        inspection.rejected += [{"name": s.name, "reason": s.reason} for s in contents.skipped]
+        for image in contents.images:
+            consider(image.name, image.path)
+    return inspection
+
+
+async def quote_upload(
+    uow: UnitOfWork,
+    account_id: int,
+    files: Sequence[ReceivedFile],
+    *,
+    data_dir: Path,
+    limits: IntakeLimits,
+    archive_limits: ArchiveLimits,
+    channel: str,
+    chat: dict[str, Any],
+    ttl: timedelta,
+    zone: ZoneInfo,
+    now: datetime,
+) -> QuoteOffer:
+    """Check the files and quote the usable images for every tier.
+
+    Raises:
+        NothingToProcess: no file is a usable image.
+        TooManyImages: more images than one batch holds.
+    """
+    inspection = await asyncio.to_thread(inspect_files, files, data_dir, limits, archive_limits)
+    if not inspection.accepted:
+        raise NothingToProcess(inspection.rejected)
+    if len(inspection.accepted) > MAX_BATCH_IMAGES:
+        raise TooManyImages(f"{len(inspection.accepted)} images; a batch holds {MAX_BATCH_IMAGES}")
+    return await create_quote(
+        uow,
+        account_id,
+        inspection.accepted,
+        channel=channel,
+        chat=chat,
+        ttl=ttl,
+        zone=zone,
+        now=now,
+        rejected=inspection.rejected,
+    )
