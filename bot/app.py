@@ -20,13 +20,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.channels import build_deliveries
 from bot.http_api import PREFIX, ApiContext, build_api
 from bot.observability import request_ids
+from bot.openapi import openapi_document
 from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.uow import UnitOfWork
+from services.billing import AcceptedBatch
 from services.settings import Settings
 from workers.actors import Actors
 from workers.broker import queue_depth
 from workers.main import build_pipeline, schedule_maintenance, start_embedded_worker
+from workers.submit import submit_batch
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = create_engine(settings.resolved_database_url)
     app[SESSIONS] = create_session_factory(engine)
-    broker, actors = build_pipeline(settings, build_deliveries(settings))
+    broker, actors = build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
     app[ACTORS] = actors
     worker = None if settings.redis_url else start_embedded_worker(broker, settings.worker_threads)
     scheduler = schedule_maintenance(actors, settings)
@@ -108,5 +111,21 @@ def build_web_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(_resources)
     add_ops_routes(app, OpsContext(uow))
-    app.add_subapp(PREFIX, build_api(ApiContext(settings, uow)))
+
+    async def submit(accepted: AcceptedBatch) -> bool:
+        return await submit_batch(app[ACTORS], uow(), accepted)
+
+    app.add_subapp(
+        PREFIX,
+        build_api(
+            ApiContext(settings, uow, submit, requests_per_minute=settings.api_requests_per_minute)
+        ),
+    )
+    document = openapi_document(PREFIX)
+
+    async def openapi(request: web.Request) -> web.Response:
+        """Serve the API's OpenAPI document."""
+        return web.json_response(document)
+
+    app.router.add_get("/api/openapi.json", openapi)
     return app

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from bot.api_delivery import ApiDelivery
+from db.uow import UnitOfWork
 from services.settings import Settings
 from workers.delivery import Delivery
 
 
-def build_deliveries(settings: Settings) -> dict[str, Delivery]:
+def build_deliveries(settings: Settings, uow: Callable[[], UnitOfWork]) -> dict[str, Delivery]:
     """Return a delivery for every channel that is configured, keyed by channel name."""
-    deliveries: dict[str, Delivery] = {}
+    deliveries: dict[str, Delivery] = {"api": ApiDelivery(uow, settings.public_base_url)}
     return deliveries

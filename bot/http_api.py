@@ -6,24 +6,32 @@ are JSON too, `{"error": {"code": ..., "message": ...}}`, with a stable code per
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import PurePath
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiolimiter import AsyncLimiter
 
 from db.uow import UnitOfWork
 from services.api_keys import InvalidApiKey, authenticate
+from services.billing import AcceptedBatch, QuoteOffer, accept_quote
 from services.clock import utcnow
 from services.errors import ServiceError
 from services.history import get_batch, get_job, list_jobs
+from services.imaging.compose import InvalidOptions, OutputOptions
 from services.pricing import MAX_BATCH_IMAGES, BatchTooLarge, Tier, batch_price
 from services.settings import Settings
 from services.stats import account_stats
 from services.subscriptions import cancel, current_plan
+from services.uploads import ReceivedFile, quote_upload
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,8 @@ STATUS_BY_CODE = {
     "quote_expired": 409,
     "rate_limited": 429,
     "payload_too_large": 413,
+    "nothing_to_process": 422,
+    "too_many_images": 413,
 }
 
 
@@ -60,7 +70,9 @@ class ApiContext:
 
     settings: Settings
     uow: Callable[[], UnitOfWork]
+    submit: Callable[[AcceptedBatch], Awaitable[bool]]
     requests_per_minute: int = 60
+    removal_wait_seconds: float = 120.0
     limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
 
     def limiter(self, account_id: int) -> AsyncLimiter:
@@ -251,10 +263,184 @@ async def get_job_detail(request: web.Request) -> web.Response:
     return render(view)
 
 
+@dataclass(frozen=True, slots=True)
+class _Upload:
+    files: list[ReceivedFile]
+    fields: dict[str, str]
+
+
+async def _read_upload(request: web.Request, *, max_files: int) -> _Upload:
+    """Stream the multipart files to the inbox, each under the size limit, and read fields."""
+    try:
+        return await _stream_upload(request, max_files=max_files)
+    except (HttpProcessingError, ValueError) as error:
+        raise ApiError("invalid_body", f"malformed multipart body: {error}") from None
+
+
+async def _stream_upload(request: web.Request, *, max_files: int) -> _Upload:
+    context = request.app[API]
+    settings = context.settings
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError("invalid_body", "send multipart/form-data with the image file(s)")
+    directory = settings.data_dir / "inbox" / str(request[ACCOUNT_ID]) / secrets.token_hex(8)
+    upload = _Upload([], {})
+    limit = (settings.max_image_mb if max_files == 1 else settings.max_upload_mb) * 2**20
+    total = 0
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        if part.filename is None:
+            upload.fields[part.name] = (await part.read(decode=True)).decode()[:2048]
+            continue
+        if len(upload.files) >= max_files:
+            raise ApiError("too_many_files", f"send at most {max_files} file(s)")
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / f"{len(upload.files):04d}"
+        size = 0
+        with target.open("wb") as sink:
+            while chunk := await part.read_chunk(1 << 16):
+                size += len(chunk)
+                total += len(chunk)
+                if size > limit or total > settings.max_upload_mb * 2**20:
+                    raise ApiError("payload_too_large", "a file is over the size limit", 413)
+                await asyncio.to_thread(sink.write, chunk)
+        upload.files.append(ReceivedFile(PurePath(part.filename).name or "image", target))
+    if not upload.files:
+        raise ApiError("missing_file", "attach at least one image file")
+    return upload
+
+
+def _options(fields: dict[str, str]) -> dict[str, Any]:
+    flags = {"crop", "square", "marketplace"}
+    values: dict[str, Any] = {
+        k: fields[k].lower() in {"1", "true", "yes"} for k in flags if k in fields
+    }
+    if "background" in fields:
+        values["background"] = fields["background"] or None
+    if "format" in fields:
+        values["format"] = fields["format"]
+    try:
+        return OutputOptions(**values).to_dict()
+    except InvalidOptions as error:
+        raise ApiError("invalid_options", str(error)) from None
+
+
+def _tier(fields: dict[str, str]) -> Tier:
+    try:
+        return Tier(fields.get("tier", "basic"))
+    except ValueError:
+        raise ApiError("invalid_tier", f"tier must be one of {', '.join(Tier)}") from None
+
+
+async def _start(
+    request: web.Request, upload: _Upload, chat: dict[str, Any]
+) -> tuple[AcceptedBatch, QuoteOffer]:
+    context = request.app[API]
+    settings = context.settings
+    tier, options = _tier(upload.fields), _options(upload.fields)
+    account_id = request[ACCOUNT_ID]
+    offer = await quote_upload(
+        context.uow(),
+        account_id,
+        upload.files,
+        data_dir=settings.data_dir,
+        limits=settings.intake_limits(),
+        archive_limits=settings.archive_limits(),
+        channel="api",
+        chat=chat,
+        ttl=timedelta(minutes=5),
+        zone=settings.zone,
+        now=utcnow(),
+    )
+    accepted = await accept_quote(
+        context.uow(),
+        offer.quote_id,
+        account_id,
+        tier,
+        zone=settings.zone,
+        now=utcnow(),
+        output_options=options,
+    )
+    await context.submit(accepted)
+    return accepted, offer
+
+
+def _key_hash(request: web.Request) -> str:
+    secret = request.headers["Authorization"].partition(" ")[2].strip()
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def remove_single(request: web.Request) -> web.StreamResponse:
+    """Cut out one image and answer with the result file (or 202 while it is still running)."""
+    context = request.app[API]
+    upload = await _read_upload(request, max_files=1)
+    accepted, _ = await _start(request, upload, {"language": "en"})
+    deadline = asyncio.get_running_loop().time() + context.removal_wait_seconds
+    while asyncio.get_running_loop().time() < deadline:
+        view = await get_batch(context.uow(), request[ACCOUNT_ID], accepted.batch_id)
+        if view.results:
+            return web.FileResponse(
+                context.settings.data_dir / view.results[0],
+                headers={"X-Batch-Id": str(view.batch_id)},
+            )
+        if view.status != "queued" and not view.results:
+            job = (await list_jobs(context.uow(), request[ACCOUNT_ID], limit=1, offset=0))[0][0]
+            raise ApiError("image_failed", f"the image could not be processed: {job.error}", 422)
+        await asyncio.sleep(0.25)
+    return render({"batch_id": accepted.batch_id, "status": "queued"}, status=202)
+
+
+async def start_batch(request: web.Request) -> web.Response:
+    """Start a batch from several images or one ZIP; optionally call back when it finishes."""
+    upload = await _read_upload(request, max_files=MAX_BATCH_IMAGES)
+    callback = upload.fields.get("callback_url") or None
+    if callback is not None and not callback.startswith(("http://", "https://")):
+        raise ApiError("invalid_callback_url", "callback_url must be an http(s) URL")
+    chat = {"language": "en", "callback_url": callback, "key_hash": _key_hash(request)}
+    accepted, offer = await _start(request, upload, chat)
+    return render(
+        {
+            "batch_id": accepted.batch_id,
+            "status": "queued",
+            "image_count": offer.image_count,
+            "tier": accepted.tier.value,
+            "paid_with": accepted.paid_with.value,
+            "credits_charged": accepted.credits_charged,
+            "rejected": list(offer.rejected),
+            "status_url": f"{PREFIX}/batch/{accepted.batch_id}",
+            "download_url": f"{PREFIX}/batch/{accepted.batch_id}/download",
+        },
+        status=202,
+    )
+
+
+async def download_batch(request: web.Request) -> web.StreamResponse:
+    """Send a finished batch's result: its PNG, its ZIP, or part N of a split ZIP."""
+    context = request.app[API]
+    view = await get_batch(context.uow(), request[ACCOUNT_ID], _path_id(request, "batch_id"))
+    if not view.results:
+        raise ApiError("not_ready", "the batch has no results yet, or they were deleted", 409)
+    part = _int_query(request, "part", 1, 1, len(view.results))
+    path = context.settings.data_dir / view.results[part - 1]
+    if not path.is_file():
+        raise ApiError("results_gone", "the results were deleted after the retention period", 410)
+    return web.FileResponse(
+        path,
+        headers={
+            "X-Parts": str(len(view.results)),
+            "Content-Disposition": f'attachment; filename="{path.name}"',
+        },
+    )
+
+
 def build_api(context: ApiContext) -> web.Application:
     """Build the API sub-application, mounted at PREFIX by the web process."""
-    api = web.Application(middlewares=[json_errors, require_key], client_max_size=64 * 2**20)
+    api = web.Application(middlewares=[json_errors, require_key])
     api[API] = context
+    api.router.add_post("/remove", remove_single)
+    api.router.add_post("/batch", start_batch)
+    api.router.add_get("/batch/{batch_id}/download", download_batch)
     api.router.add_post("/pricing/calculate", calculate_price)
     api.router.add_get("/stats", get_stats)
     api.router.add_get("/subscription", get_subscription)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -255,6 +255,7 @@ async def accept_quote(
     *,
     zone: ZoneInfo,
     now: datetime,
+    output_options: Mapping[str, Any] | None = None,
 ) -> AcceptedBatch:
     """Accept a quote exactly once: charge it and write the batch and one job per image.
 
@@ -265,6 +266,7 @@ async def accept_quote(
         tier: the quality tier chosen.
         zone: the service's time zone, whose midnight resets quotas.
         now: the current time.
+        output_options: this batch's output options; the account's own when omitted.
 
     Raises:
         QuoteNotFound: no such quote for this account.
@@ -302,7 +304,9 @@ async def accept_quote(
                 priority=1 if standing.plan is not None and standing.plan.priority else 0,
                 channel=quote.channel,
                 chat=quote.chat,
-                output_options=dict(account.output_options),
+                output_options=dict(
+                    account.output_options if output_options is None else output_options
+                ),
                 status=BatchStatus.QUEUED,
                 created_at=now,
             )

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     remote_retry_attempts: int = Field(default=3, gt=0)
     remote_retry_wait_seconds: float = Field(default=1.0, ge=0)
     max_image_mb: int = Field(default=50, gt=0)
+    max_upload_mb: int = Field(default=512, gt=0)
+    api_requests_per_minute: int = Field(default=60, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
     zip_part_mb: int = Field(default=49, gt=0)
 

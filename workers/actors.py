@@ -95,7 +95,7 @@ class Runtime:
         *,
         cutter: Cutter,
         packager: Packager,
-        channels: Mapping[str, Delivery],
+        channels: dict[str, Delivery],
     ) -> None:
         self.config = config
         self.cutter = cutter
@@ -229,9 +229,9 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             files = await runtime.run_cpu(runtime.packager, outcome, config.data_dir)
             summary = Summary(settlement, outcome.failures, batch.image_count)
             language = str(batch.chat.get("language", "en"))
-            await deliver_results(
-                runtime.channel(batch.channel), batch.chat, files, summary, language
-            )
+            # Channels get the batch's own ids with the chat, for links and callbacks.
+            chat = {**batch.chat, "batch_id": batch.id, "account_id": batch.account_id}
+            await deliver_results(runtime.channel(batch.channel), chat, files, summary, language)
         except BaseException:
             await release_delivery(runtime.uow(), batch_id)
             raise

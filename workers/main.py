@@ -9,13 +9,14 @@ declare the actors before it forks its worker processes:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import dramatiq
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from db.uow import UnitOfWork
 from services.settings import Settings, load_settings
 from workers.actors import Actors, PipelineConfig, Runtime, declare_actors
 from workers.broker import build_broker
@@ -37,10 +38,15 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     )
 
 
-def build_pipeline(
-    settings: Settings, channels: Mapping[str, Delivery]
-) -> tuple[dramatiq.Broker, Actors]:
-    """Build the broker and declare the actors for this process."""
+ChannelFactory = Callable[[Callable[[], UnitOfWork]], Mapping[str, Delivery]]
+
+
+def build_pipeline(settings: Settings, channels: ChannelFactory) -> tuple[dramatiq.Broker, Actors]:
+    """Build the broker and declare the actors for this process.
+
+    `channels` builds the deliveries from the workers' own database access, which lives on
+    the workers' event loop.
+    """
     from workers.cutout import cut_out_job, package_batch
 
     broker = build_broker(
@@ -52,8 +58,9 @@ def build_pipeline(
         pipeline_config(settings),
         cutter=cut_out_job(settings),
         packager=package_batch(settings),
-        channels=channels,
+        channels={},
     )
+    runtime.channels = dict(channels(runtime.uow))
     return broker, declare_actors(broker, runtime)
 
 
@@ -62,7 +69,7 @@ def setup() -> None:
     from bot.channels import build_deliveries
 
     settings = load_settings()
-    build_pipeline(settings, build_deliveries(settings))
+    build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
 
 
 def start_embedded_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:

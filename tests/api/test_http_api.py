@@ -15,14 +15,8 @@ from tests.integration.helpers import JAKARTA, NOON, new_account, new_quote
 
 
 @pytest.fixture
-async def api(session_factory, tmp_path):
-    app = web.Application()
-    context = ApiContext(
-        Settings(data_dir=tmp_path), lambda: UnitOfWork(session_factory), requests_per_minute=1000
-    )
-    app.add_subapp(PREFIX, build_api(context))
-    async with TestClient(TestServer(app)) as client:
-        yield client
+def api(service):
+    return service
 
 
 async def bearer(uow, telegram_id, credits=100):
@@ -90,10 +84,17 @@ async def test_stats_report_the_balance(api, uow):
     assert (stats["balance"], stats["images_total"]) == (42, 0)
 
 
+async def refuse_submission(accepted) -> bool:
+    raise AssertionError("this test starts no batch")
+
+
 async def test_a_key_is_rate_limited(session_factory, tmp_path, uow):
     app = web.Application()
     context = ApiContext(
-        Settings(data_dir=tmp_path), lambda: UnitOfWork(session_factory), requests_per_minute=3
+        Settings(_env_file=None, data_dir=tmp_path),
+        lambda: UnitOfWork(session_factory),
+        submit=refuse_submission,
+        requests_per_minute=3,
     )
     app.add_subapp(PREFIX, build_api(context))
     _, headers = await bearer(uow, 1)
