@@ -30,7 +30,8 @@ from services.imaging.compose import InvalidOptions, OutputOptions
 from services.pricing import MAX_BATCH_IMAGES, BatchTooLarge, Tier, batch_price
 from services.settings import Settings
 from services.stats import account_stats
-from services.subscriptions import cancel, current_plan
+from services.plans import PlanCode
+from services.subscriptions import buy_plan_with_credits, cancel, current_plan
 from services.uploads import ReceivedFile, quote_upload
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ STATUS_BY_CODE = {
     "quote_not_found": 404,
     "no_active_subscription": 404,
     "cannot_afford": 402,
+    "insufficient_balance": 402,
     "quote_already_used": 409,
     "quote_expired": 409,
     "rate_limited": 429,
@@ -230,6 +232,24 @@ def _plan_json(status: Any) -> dict[str, Any] | None:
 async def get_subscription(request: web.Request) -> web.Response:
     """Return the account's plan, or null."""
     status = await current_plan(request.app[API].uow(), request[ACCOUNT_ID], utcnow())
+    return render({"subscription": _plan_json(status)})
+
+
+async def post_subscription(request: web.Request) -> web.Response:
+    """Buy a plan's month with credits; an Idempotency-Key header makes a retry charge once."""
+    context = request.app[API]
+    body = await _body(request)
+    plan = body.get("plan")
+    if plan not in {code.value for code in PlanCode}:
+        raise ApiError("invalid_plan", f"plan must be one of {', '.join(PlanCode)}")
+    status = await buy_plan_with_credits(
+        context.uow(),
+        request[ACCOUNT_ID],
+        plan,
+        credit_price_rp=context.settings.credit_price_rp,
+        request_key=request.headers.get("Idempotency-Key") or secrets.token_hex(16),
+        now=utcnow(),
+    )
     return render({"subscription": _plan_json(status)})
 
 
@@ -444,6 +464,7 @@ def build_api(context: ApiContext) -> web.Application:
     api.router.add_post("/pricing/calculate", calculate_price)
     api.router.add_get("/stats", get_stats)
     api.router.add_get("/subscription", get_subscription)
+    api.router.add_post("/subscription", post_subscription)
     api.router.add_delete("/subscription", delete_subscription)
     api.router.add_get("/batch/{batch_id}", get_batch_status)
     api.router.add_get("/jobs", get_jobs)

@@ -214,6 +214,15 @@ def openapi_document(prefix: str) -> dict[str, Any]:
             },
             "post": {
                 "summary": "Buy a plan for 30 days with credits",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 64},
+                        "description": "the same key again charges nothing",
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {

@@ -67,6 +67,7 @@ class LedgerReason(StrEnum):
     CHARGE = "charge"
     REFUND = "refund"
     PURCHASE_REFUND = "purchase_refund"
+    PLAN_PURCHASE = "plan_purchase"
 
 
 class QuoteStatus(StrEnum):

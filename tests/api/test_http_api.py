@@ -78,6 +78,28 @@ async def test_subscription_can_be_read_and_cancelled(api, uow):
     assert body["subscription"]["plan"] == "pro" and body["subscription"]["cancelled"] is True
 
 
+async def test_buying_a_plan_with_credits_charges_once_per_idempotency_key(api, uow):
+    # Given an account with enough credits for one starter month (990 credits) and a bit more
+    account, headers = await bearer(uow, 1, credits=1000)
+    retry = {**headers, "Idempotency-Key": "order-1"}
+    # When the same purchase is sent twice with one key
+    first = await api.post(f"{PREFIX}/subscription", json={"plan": "starter"}, headers=retry)
+    second = await api.post(f"{PREFIX}/subscription", json={"plan": "starter"}, headers=retry)
+    # Then the plan is active, and only one month was paid for
+    assert first.status == second.status == 200
+    assert (await second.json())["subscription"]["plan"] == "starter"
+    stats = await (await api.get(f"{PREFIX}/stats", headers=headers)).json()
+    assert stats["balance"] == 10
+    # And a second month with a new key is refused for lack of credits, charging nothing
+    broke = await api.post(f"{PREFIX}/subscription", json={"plan": "starter"}, headers=headers)
+    assert broke.status == 402
+    assert (await broke.json())["error"]["code"] == "insufficient_balance"
+    bad = await api.post(f"{PREFIX}/subscription", json={"plan": "gold"}, headers=headers)
+    assert bad.status == 400 and (await bad.json())["error"]["code"] == "invalid_plan"
+    after = await (await api.get(f"{PREFIX}/stats", headers=headers)).json()
+    assert after["balance"] == 10
+
+
 async def test_stats_report_the_balance(api, uow):
     _, headers = await bearer(uow, 1, credits=42)
     stats = await (await api.get(f"{PREFIX}/stats", headers=headers)).json()
