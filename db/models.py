@@ -252,3 +252,34 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class LinkCode(Base):
+    """A one-time code that joins a second chat channel to an account; only its hash is kept."""
+
+    __tablename__ = "link_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[datetime]
+
+
+class WhatsAppInbound(Base):
+    """A WhatsApp message id already handled, so that Meta's repeated deliveries are ignored."""
+
+    __tablename__ = "whatsapp_inbound"
+
+    message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WhatsAppContact(Base):
+    """When a WhatsApp number last wrote to us: free-form replies are allowed for 24 hours after."""
+
+    __tablename__ = "whatsapp_contacts"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_inbound_at: Mapped[datetime]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,10 +20,13 @@ from db.models import (
     Job,
     JobStatus,
     LedgerEntry,
+    LinkCode,
     Payment,
     Quote,
     QuoteStatus,
     Subscription,
+    WhatsAppContact,
+    WhatsAppInbound,
 )
 
 
@@ -540,3 +543,90 @@ class MetricsRepository(_Repository):
         )
         count, total_ms = result.one()
         return int(count), float(total_ms or 0) / 1000
+
+
+class AccountLinkRepository(_Repository):
+    """One-time codes that join a second chat channel to an existing account."""
+
+    async def add_code(self, code: LinkCode) -> LinkCode:
+        self.session.add(code)
+        await self.session.flush()
+        return code
+
+    async def code(self, code_hash: str) -> LinkCode | None:
+        return await self.session.get(LinkCode, code_hash)
+
+    async def claim_code(self, code_hash: str, account_id: int, now: datetime) -> bool:
+        """Mark an unused, unexpired code used by `account_id`; False when it is not claimable."""
+        result = await self.session.execute(
+            update(LinkCode)
+            .where(
+                LinkCode.code_hash == code_hash,
+                LinkCode.used_at.is_(None),
+                LinkCode.expires_at > now,
+            )
+            .values(used_at=now, used_by_account_id=account_id)
+            .returning(LinkCode.code_hash)
+            .execution_options(synchronize_session="fetch")
+        )
+        return result.first() is not None
+
+    async def has_activity(self, account_id: int) -> bool:
+        """Whether the account did anything beyond receiving its welcome balance."""
+        probes = [
+            select(LedgerEntry.id).where(
+                LedgerEntry.account_id == account_id, LedgerEntry.reason != "welcome"
+            ),
+            select(Batch.id).where(Batch.account_id == account_id),
+            select(Subscription.id).where(Subscription.account_id == account_id),
+            select(Payment.id).where(Payment.account_id == account_id),
+            select(ApiKey.id).where(ApiKey.account_id == account_id),
+        ]
+        for probe in probes:
+            if (await self.session.execute(probe.limit(1))).first() is not None:
+                return True
+        return False
+
+
+class WhatsAppRepository(_Repository):
+    """Webhook deduplication and the 24-hour customer-service window per number."""
+
+    async def record_inbound(self, message_id: str, now: datetime) -> bool:
+        """Remember a message id; False when it was seen before (a repeated delivery)."""
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(WhatsAppInbound)
+            .values(message_id=message_id, received_at=now)
+            .on_conflict_do_nothing()
+            .returning(WhatsAppInbound.message_id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def forget_inbound(self, message_id: str) -> None:
+        await self.session.execute(
+            delete(WhatsAppInbound).where(WhatsAppInbound.message_id == message_id)
+        )
+
+    async def prune_inbound(self, before: datetime) -> int:
+        result = await self.session.execute(
+            delete(WhatsAppInbound).where(WhatsAppInbound.received_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def touch_contact(self, number: str, now: datetime) -> None:
+        """Record that the number wrote to us at `now` (never moving the time backwards)."""
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(WhatsAppContact).values(number=number, last_inbound_at=now)
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[WhatsAppContact.number],
+                set_={"last_inbound_at": statement.excluded.last_inbound_at},
+                where=WhatsAppContact.last_inbound_at < statement.excluded.last_inbound_at,
+            )
+        )
+
+    async def last_inbound(self, number: str) -> datetime | None:
+        contact = await self.session.get(WhatsAppContact, number)
+        return contact.last_inbound_at if contact else None

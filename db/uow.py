@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import SessionFactory
 from db.repositories import (
+    AccountLinkRepository,
     AccountRepository,
     ApiKeyRepository,
     BatchRepository,
@@ -20,6 +21,7 @@ from db.repositories import (
     QuoteRepository,
     SubscriptionRepository,
     UsageRepository,
+    WhatsAppRepository,
     WorkRepository,
 )
 
@@ -40,6 +42,8 @@ class UnitOfWork:
     api_keys: ApiKeyRepository
     history: HistoryRepository
     metrics: MetricsRepository
+    account_links: AccountLinkRepository
+    whatsapp: WhatsAppRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -58,6 +62,8 @@ class UnitOfWork:
         self.api_keys = ApiKeyRepository(self.session)
         self.history = HistoryRepository(self.session)
         self.metrics = MetricsRepository(self.session)
+        self.account_links = AccountLinkRepository(self.session)
+        self.whatsapp = WhatsAppRepository(self.session)
         return self
 
     async def __aexit__(
