@@ -7,6 +7,400 @@ from typing import Final
 DEFAULT_LANGUAGE: Final = "en"
 
 MESSAGES: Final[dict[str, dict[str, str]]] = {
+    # --- Chat (channel-neutral) and Telegram ---
+    "reason.absolute_path": {"id": "nama file tidak aman", "en": "unsafe file name"},
+    "reason.path_traversal": {"id": "nama file tidak aman", "en": "unsafe file name"},
+    "reason.symlink": {"id": "tautan, bukan file", "en": "a link, not a file"},
+    "reason.encrypted": {"id": "file terenkripsi", "en": "encrypted file"},
+    "reason.nested_archive": {"id": "arsip di dalam arsip", "en": "archive inside an archive"},
+    "reason.zip_bomb": {"id": "ZIP terlalu besar saat dibuka", "en": "ZIP unpacks too large"},
+    "reason.not_a_zip": {"id": "ZIP rusak", "en": "damaged ZIP"},
+    "reason.too_many_images": {
+        "id": "lebih dari 500 gambar",
+        "en": "more than 500 images",
+    },
+    "reason.over_download_limit": {
+        "id": "melebihi batas unduh {limit_mb} MB",
+        "en": "over the {limit_mb} MB download limit",
+    },
+    "tier.basic": {"id": "Basic", "en": "Basic"},
+    "tier.standard": {"id": "Standar", "en": "Standard"},
+    "tier.professional": {"id": "Profesional", "en": "Professional"},
+    "tier.industry": {"id": "Industri", "en": "Industry"},
+    "chat.cancel": {"id": "Batal", "en": "Cancel"},
+    "chat.quote.header": {
+        "id": "🖼 {count} gambar siap diproses.",
+        "en": "🖼 {count} images ready to process.",
+    },
+    "chat.quote.header_one": {
+        "id": "🖼 1 gambar siap diproses.",
+        "en": "🖼 1 image ready to process.",
+    },
+    "chat.quote.discount": {
+        "id": "🎁 Diskon volume {percent}% sudah termasuk.",
+        "en": "🎁 {percent}% volume discount included.",
+    },
+    "chat.quote.tier_line": {
+        "id": "{mark}{name}: {credits} kredit (Rp {rupiah})",
+        "en": "{mark}{name}: {credits} credits (Rp {rupiah})",
+    },
+    "chat.quote.tier_line_discount": {
+        "id": "{mark}{name}: {credits} kredit (Rp {rupiah}), bukan {gross}",
+        "en": "{mark}{name}: {credits} credits (Rp {rupiah}), instead of {gross}",
+    },
+    "chat.quote.plan_mark": {
+        "id": "★ = termasuk paket {plan} Anda (kuota harian)",
+        "en": "★ = covered by your {plan} plan (daily quota)",
+    },
+    "chat.quote.balance": {
+        "id": "💳 Saldo: {balance} kredit",
+        "en": "💳 Balance: {balance} credits",
+    },
+    "chat.quote.quota": {
+        "id": "📅 Kuota hari ini: {left} gambar lagi",
+        "en": "📅 Today's quota: {left} more images",
+    },
+    "chat.quote.rejected": {
+        "id": "Dilewati ({count}):",
+        "en": "Skipped ({count}):",
+    },
+    "chat.quote.choose": {
+        "id": "Pilih kualitas:",
+        "en": "Choose a quality:",
+    },
+    "chat.quote.photo_hint": {
+        "id": "💡 Foto dikompres oleh aplikasi chat. Kirim sebagai file untuk resolusi penuh.",
+        "en": "💡 Photos are compressed by the chat app. Send them as files for full resolution.",
+    },
+    "chat.quote.cancelled": {
+        "id": "Dibatalkan. Tidak ada kredit yang terpakai.",
+        "en": "Cancelled. No credits were used.",
+    },
+    "chat.checking": {
+        "id": "🔎 Memeriksa {count} file…",
+        "en": "🔎 Checking {count} files…",
+    },
+    "chat.accepted.credits": {
+        "id": "✅ {tier}: {credits} kredit dipotong, sisa saldo {balance}.",
+        "en": "✅ {tier}: {credits} credits taken, balance now {balance}.",
+    },
+    "chat.accepted.quota": {
+        "id": "✅ {tier}: dibayar dari kuota harian paket Anda.",
+        "en": "✅ {tier}: paid from your plan's daily quota.",
+    },
+    "chat.accepted.queue_delayed": {
+        "id": "Antrean sedang lambat; pekerjaan Anda aman dan akan segera diproses.",
+        "en": "The queue is slow right now; your work is safe and will start shortly.",
+    },
+    "chat.cannot_afford": {
+        "id": "Kredit tidak cukup: butuh {needed}, saldo {balance} (kurang {shortfall}).",
+        "en": "Not enough credits: {needed} needed, balance {balance} ({shortfall} short).",
+    },
+    "chat.cannot_afford.topup": {
+        "id": "Isi saldo dengan /buy atau berlangganan dengan /subscribe.",
+        "en": "Top up with /buy or subscribe with /subscribe.",
+    },
+    "chat.cannot_afford.not_in_plan": {
+        "id": "Paket Anda tidak mencakup kualitas ini.",
+        "en": "Your plan does not cover this quality.",
+    },
+    "chat.error.generic": {
+        "id": "Maaf, terjadi kesalahan. Silakan coba lagi.",
+        "en": "Sorry, something went wrong. Please try again.",
+    },
+    "chat.error.quote_not_found": {
+        "id": "Penawaran ini tidak ditemukan. Kirim gambarnya lagi.",
+        "en": "This quote was not found. Please send the images again.",
+    },
+    "chat.error.quote_already_used": {
+        "id": "Penawaran ini sudah dipakai; tidak ada biaya tambahan.",
+        "en": "This quote was already used; nothing more was charged.",
+    },
+    "chat.error.quote_expired": {
+        "id": "Penawaran ini kedaluwarsa. Kirim gambarnya lagi.",
+        "en": "This quote has expired. Please send the images again.",
+    },
+    "chat.error.nothing_to_process": {
+        "id": "Tidak ada gambar yang bisa diproses.",
+        "en": "There is no image that can be processed.",
+    },
+    "chat.error.too_many_images": {
+        "id": "Terlalu banyak gambar: maksimal 500 per batch.",
+        "en": "Too many images: a batch holds at most 500.",
+    },
+    "chat.error.file_too_large": {
+        "id": "File terlalu besar: batasnya {limit_mb} MB.",
+        "en": "The file is too large: the limit is {limit_mb} MB.",
+    },
+    "chat.error.insufficient_balance": {
+        "id": "Saldo kredit tidak cukup. Isi saldo dengan /buy.",
+        "en": "Your credit balance is too low. Top up with /buy.",
+    },
+    "chat.error.account_not_found": {
+        "id": "Akun tidak ditemukan.",
+        "en": "Account not found.",
+    },
+    "chat.error.no_active_subscription": {
+        "id": "Anda tidak punya paket aktif.",
+        "en": "You have no active plan.",
+    },
+    "chat.error.invalid_amount": {"id": "Jumlah tidak valid.", "en": "Invalid amount."},
+    "chat.error.unknown_plan": {
+        "id": "Paket tidak dikenal: pilih starter atau pro.",
+        "en": "Unknown plan: choose starter or pro.",
+    },
+    "chat.error.invalid_options": {
+        "id": "Pengaturan itu tidak bisa dipakai: {detail}",
+        "en": "Those settings cannot be used: {detail}",
+    },
+    "chat.error.not_found": {"id": "Tidak ditemukan.", "en": "Not found."},
+    "chat.error.too_many_api_keys": {
+        "id": "Maksimal 5 kunci API; cabut satu dulu.",
+        "en": "At most 5 API keys; revoke one first.",
+    },
+    "chat.error.api_key_not_found": {
+        "id": "Kunci API itu tidak ditemukan.",
+        "en": "That API key was not found.",
+    },
+    "chat.error.link_code_unknown": {
+        "id": "Kode tautan tidak dikenal.",
+        "en": "Unknown link code.",
+    },
+    "chat.error.link_code_expired": {
+        "id": "Kode tautan kedaluwarsa; minta kode baru.",
+        "en": "The link code has expired; ask for a new one.",
+    },
+    "chat.error.link_code_used": {
+        "id": "Kode tautan sudah dipakai.",
+        "en": "The link code was already used.",
+    },
+    "chat.error.link_same_account": {
+        "id": "Kode ini dari akun yang sama.",
+        "en": "This code is from the same account.",
+    },
+    "chat.error.link_channel_taken": {
+        "id": "Akun itu sudah tertaut ke nomor/ID lain di saluran ini.",
+        "en": "That account is already linked to another identity on this channel.",
+    },
+    "chat.error.link_account_has_activity": {
+        "id": "Akun ini sudah punya kredit atau riwayat; tidak bisa digabung.",
+        "en": "This account already has credits or history; it cannot be merged.",
+    },
+    "chat.error.link_code_error": {
+        "id": "Kode tautan tidak bisa dipakai.",
+        "en": "The link code cannot be used.",
+    },
+    "chat.welcome.new": {
+        "id": (
+            "Halo {name}! 👋 Saya menghapus latar belakang foto.\n"
+            "🎁 Anda mendapat {welcome} kredit gratis."
+        ),
+        "en": ("Hello {name}! 👋 I remove photo backgrounds.\n🎁 You got {welcome} free credits."),
+    },
+    "chat.welcome.back": {
+        "id": "Halo lagi, {name}! 👋",
+        "en": "Welcome back, {name}! 👋",
+    },
+    "chat.welcome.balance": {
+        "id": "💳 Saldo: {balance} kredit (1 kredit = Rp {credit_rp}).",
+        "en": "💳 Balance: {balance} credits (1 credit = Rp {credit_rp}).",
+    },
+    "chat.welcome.send": {
+        "id": "Kirim foto, file gambar, album, atau ZIP berisi gambar.",
+        "en": "Send a photo, an image file, an album or a ZIP of images.",
+    },
+    "chat.help": {
+        "id": (
+            "Cara pakai:\n"
+            "1. Kirim foto, file gambar (JPEG, PNG, WebP, HEIC, BMP, TIFF, GIF), album, "
+            "atau ZIP (maks. 500 gambar).\n"
+            "2. Pilih kualitas: Basic 3, Standar 8, Profesional 15, Industri 25 kredit "
+            "per gambar. Diskon volume mulai 20 gambar.\n"
+            "3. Terima PNG transparan, atau satu ZIP untuk banyak gambar.\n"
+            "Hasil disimpan {days} hari."
+        ),
+        "en": (
+            "How it works:\n"
+            "1. Send a photo, an image file (JPEG, PNG, WebP, HEIC, BMP, TIFF, GIF), an album "
+            "or a ZIP (up to 500 images).\n"
+            "2. Choose a quality: Basic 3, Standard 8, Professional 15, Industry 25 credits "
+            "per image. Volume discounts from 20 images.\n"
+            "3. Get transparent PNGs back, or one ZIP for many images.\n"
+            "Results are kept for {days} days."
+        ),
+    },
+    "chat.stats.title": {"id": "📊 Statistik Anda", "en": "📊 Your statistics"},
+    "chat.stats.images": {
+        "id": "Gambar diproses: {total}",
+        "en": "Images processed: {total}",
+    },
+    "chat.stats.tier_line": {"id": "• {name}: {count}", "en": "• {name}: {count}"},
+    "chat.stats.spent": {
+        "id": "Kredit terpakai: {credits} (Rp {rupiah})",
+        "en": "Credits spent: {credits} (Rp {rupiah})",
+    },
+    "chat.stats.saved": {
+        "id": "Hemat dari diskon: {credits} kredit",
+        "en": "Saved by discounts: {credits} credits",
+    },
+    "chat.stats.balance": {"id": "Saldo: {balance} kredit", "en": "Balance: {balance} credits"},
+    "chat.stats.plan": {
+        "id": "Paket: {plan}, sisa kuota hari ini {left}",
+        "en": "Plan: {plan}, {left} left in today's quota",
+    },
+    "chat.stats.no_plan": {"id": "Paket: tidak ada", "en": "Plan: none"},
+    "chat.plans.title": {"id": "📦 Paket langganan (30 hari)", "en": "📦 Plans (30 days)"},
+    "chat.plans.starter": {
+        "id": "Starter: Rp {price}/bulan, {daily} gambar/hari, Basic dan Standar.",
+        "en": "Starter: Rp {price}/month, {daily} images a day, Basic and Standard.",
+    },
+    "chat.plans.pro": {
+        "id": (
+            "Pro: Rp {price}/bulan, {daily} gambar/hari, semua kualitas "
+            "(Profesional+Industri maks. {premium}/hari), antrean prioritas."
+        ),
+        "en": (
+            "Pro: Rp {price}/month, {daily} images a day, every quality "
+            "(Professional+Industry at most {premium} a day), priority processing."
+        ),
+    },
+    "chat.plans.current": {
+        "id": "Paket Anda: {plan}, aktif sampai {until}.",
+        "en": "Your plan: {plan}, active until {until}.",
+    },
+    "chat.plans.current_cancelled": {
+        "id": "Paket Anda: {plan}, berhenti pada {until} (tidak diperpanjang).",
+        "en": "Your plan: {plan}, ends on {until} (not renewing).",
+    },
+    "chat.plans.none": {"id": "Anda belum berlangganan.", "en": "You have no plan yet."},
+    "chat.plans.cancelled": {
+        "id": "Perpanjangan dihentikan. Paket tetap aktif sampai {until}.",
+        "en": "Renewal stopped. Your plan stays active until {until}.",
+    },
+    "chat.plans.started": {
+        "id": "🎉 Paket {plan} aktif sampai {until}.",
+        "en": "🎉 The {plan} plan is active until {until}.",
+    },
+    "chat.packs.title": {
+        "id": "💳 Beli kredit (saldo: {balance})",
+        "en": "💳 Buy credits (balance: {balance})",
+    },
+    "chat.packs.line": {
+        "id": "• {credits} kredit: {stars} ⭐",
+        "en": "• {credits} credits: {stars} ⭐",
+    },
+    "chat.purchase.credited": {
+        "id": "✅ {credits} kredit ditambahkan. Saldo: {balance}.",
+        "en": "✅ {credits} credits added. Balance: {balance}.",
+    },
+    "chat.history.title": {"id": "🕘 Riwayat terbaru", "en": "🕘 Recent jobs"},
+    "chat.history.empty": {"id": "Belum ada riwayat.", "en": "No jobs yet."},
+    "chat.history.line": {
+        "id": "#{batch} {date} · {tier} · {done}/{count} · {status}",
+        "en": "#{batch} {date} · {tier} · {done}/{count} · {status}",
+    },
+    "chat.history.resend": {"id": "Kirim ulang #{batch}", "en": "Re-send #{batch}"},
+    "chat.history.gone": {
+        "id": "Hasil ini sudah dihapus (disimpan {days} hari).",
+        "en": "These results were deleted (kept for {days} days).",
+    },
+    "chat.language.choose": {"id": "Pilih bahasa:", "en": "Choose a language:"},
+    "chat.language.set": {
+        "id": "Bahasa diganti ke Bahasa Indonesia.",
+        "en": "Language set to English.",
+    },
+    "chat.settings.title": {"id": "⚙️ Pengaturan hasil", "en": "⚙️ Output settings"},
+    "chat.settings.background": {"id": "Latar: {value}", "en": "Background: {value}"},
+    "chat.settings.transparent": {"id": "transparan", "en": "transparent"},
+    "chat.settings.crop": {"id": "Potong ke objek: {value}", "en": "Crop to subject: {value}"},
+    "chat.settings.square": {"id": "Kanvas persegi: {value}", "en": "Square canvas: {value}"},
+    "chat.settings.marketplace": {
+        "id": "Preset marketplace (putih, persegi, ≥1000 px): {value}",
+        "en": "Marketplace preset (white, square, ≥1000 px): {value}",
+    },
+    "chat.settings.format": {"id": "Format: {value}", "en": "Format: {value}"},
+    "chat.settings.colour_hint": {
+        "id": "Warna lain: /settings bg #RRGGBB",
+        "en": "Another colour: /settings bg #RRGGBB",
+    },
+    "chat.on": {"id": "ya", "en": "on"},
+    "chat.off": {"id": "tidak", "en": "off"},
+    "chat.apikey.created": {
+        "id": "🔑 Kunci API baru (hanya ditampilkan sekali, simpan baik-baik):\n{secret}",
+        "en": "🔑 New API key (shown only once, keep it safe):\n{secret}",
+    },
+    "chat.apikey.list": {"id": "Kunci API Anda:", "en": "Your API keys:"},
+    "chat.apikey.none": {
+        "id": "Belum ada kunci API. Buat dengan /apikey new",
+        "en": "No API keys yet. Create one with /apikey new",
+    },
+    "chat.apikey.line": {
+        "id": "• #{key_id} {prefix}… {name} (dibuat {created})",
+        "en": "• #{key_id} {prefix}… {name} (created {created})",
+    },
+    "chat.apikey.usage": {
+        "id": "/apikey new [nama] · /apikey list · /apikey revoke ID",
+        "en": "/apikey new [name] · /apikey list · /apikey revoke ID",
+    },
+    "chat.apikey.revoked": {"id": "Kunci #{key_id} dicabut.", "en": "Key #{key_id} revoked."},
+    "chat.link.code": {
+        "id": "Kirim kode ini dari WhatsApp dalam 10 menit untuk menautkan akun: {code}",
+        "en": "Send this code from WhatsApp within 10 minutes to link your accounts: {code}",
+    },
+    "chat.link.done": {
+        "id": "✅ Akun tertaut. Saldo dan riwayat kini sama di kedua saluran.",
+        "en": "✅ Accounts linked. Balance and history are now shared by both channels.",
+    },
+    "chat.admin.only": {"id": "Perintah khusus operator.", "en": "Operators only."},
+    "chat.admin.stats": {
+        "id": (
+            "👥 Pengguna: {users}\n🖼 Gambar: {images} berhasil, {failed} gagal\n"
+            "💰 Pendapatan: {credits} kredit (Rp {revenue})\n"
+            "⚙️ Biaya mesin: Rp {cost}\n📈 Margin: Rp {margin}\n⏳ Antrean: {waiting}"
+        ),
+        "en": (
+            "👥 Users: {users}\n🖼 Images: {images} done, {failed} failed\n"
+            "💰 Revenue: {credits} credits (Rp {revenue})\n"
+            "⚙️ Engine cost: Rp {cost}\n📈 Margin: Rp {margin}\n⏳ Waiting: {waiting}"
+        ),
+    },
+    "chat.admin.granted": {
+        "id": "Akun {account}: saldo sekarang {balance}.",
+        "en": "Account {account}: balance now {balance}.",
+    },
+    "chat.admin.plan_set": {
+        "id": "Akun {account}: paket {plan} sampai {until}.",
+        "en": "Account {account}: {plan} plan until {until}.",
+    },
+    "chat.admin.refunded": {
+        "id": "Pembayaran {charge} dikembalikan; {credits} kredit ditarik.",
+        "en": "Payment {charge} refunded; {credits} credits taken back.",
+    },
+    "chat.admin.usage": {
+        "id": "Pakai: {usage}",
+        "en": "Usage: {usage}",
+    },
+    "tg.buy.button": {
+        "id": "{credits} kredit · {stars} ⭐",
+        "en": "{credits} credits · {stars} ⭐",
+    },
+    "tg.plan.button": {"id": "{plan} · {stars} ⭐", "en": "{plan} · {stars} ⭐"},
+    "tg.plan.cancel_button": {"id": "Hentikan perpanjangan", "en": "Stop renewal"},
+    "tg.invoice.pack_title": {"id": "{credits} kredit", "en": "{credits} credits"},
+    "tg.invoice.pack_description": {
+        "id": "{credits} kredit untuk menghapus latar belakang (1 kredit = Rp {credit_rp}).",
+        "en": "{credits} credits for background removal (1 credit = Rp {credit_rp}).",
+    },
+    "tg.invoice.plan_title": {"id": "Paket {plan} 30 hari", "en": "{plan} plan, 30 days"},
+    "tg.invoice.plan_description": {
+        "id": "{daily} gambar per hari selama 30 hari.",
+        "en": "{daily} images a day for 30 days.",
+    },
+    "tg.precheckout.invalid": {
+        "id": "Penawaran ini sudah berubah. Buka /buy lagi.",
+        "en": "This offer has changed. Please open /buy again.",
+    },
+    "tg.callback.done": {"id": "Oke", "en": "OK"},
     "progress": {
         "id": "⏳ Memproses gambar: {finished} / {total}",
         "en": "⏳ Processing images: {finished} / {total}",
