@@ -6,10 +6,12 @@ update, so a message delivered twice, or a job re-queued by the sweep, changes n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import select
 
 from db.models import Batch, Job, JobStatus
 from db.uow import UnitOfWork
@@ -131,6 +133,21 @@ async def claim_progress_report(
 class LostWork:
     jobs: tuple[tuple[int, bool], ...]
     batches: tuple[int, ...]
+    running: frozenset[int] = frozenset()
+
+    def not_on_queue(self, on_queue: Collection[int] | None) -> LostWork:
+        """Drop the queued jobs the broker still holds: they are waiting, not lost.
+
+        A running job past its grace belongs to a dead worker, whatever the broker says.
+        """
+        if on_queue is None:
+            return self
+        jobs = tuple(
+            (job_id, priority)
+            for job_id, priority in self.jobs
+            if job_id in self.running or job_id not in on_queue
+        )
+        return LostWork(jobs, self.batches, self.running)
 
 
 async def find_lost_work(
@@ -139,7 +156,7 @@ async def find_lost_work(
     now: datetime,
     queued_grace: timedelta,
     running_grace: timedelta,
-    limit: int = 1000,
+    limit: int = 10_000,
 ) -> LostWork:
     """Jobs queued in the database but not on the queue, or held by a dead worker, and
     finished batches whose results were never delivered."""
@@ -147,8 +164,13 @@ async def find_lost_work(
         jobs = await uow.work.lost_jobs(
             queued_before=now - queued_grace, running_before=now - running_grace, limit=limit
         )
+        running = await uow.session.scalars(
+            select(Job.id).where(
+                Job.id.in_([job_id for job_id, _ in jobs]), Job.status == JobStatus.RUNNING
+            )
+        )
         batches = await uow.work.unfinished_batches(now - running_grace)
-    return LostWork(tuple(jobs), tuple(batches))
+    return LostWork(tuple(jobs), tuple(batches), frozenset(running))
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,10 @@ class Settings(BaseSettings):
     engine_cost_industry_rp: Decimal = Decimal("138")
 
     # Job pipeline
+    # Images cut out at once per worker process: by a local model (CPU bound, so the CPU
+    # count), and by a remote engine (waiting on the network, so many more).
     worker_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    remote_worker_threads: int = Field(default_factory=lambda: 8 * (os.cpu_count() or 1), gt=0)
     redis_namespace: str = "bgbot"
     redis_heartbeat_timeout_ms: int = Field(default=60_000, gt=0)
     job_stale_after_seconds: int = Field(default=600, gt=0)

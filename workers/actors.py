@@ -36,8 +36,9 @@ from services.pipeline import (
     release_for_retry,
     start_job,
 )
+from services.pricing import Tier
 from services.retention import purge_expired
-from workers.broker import BATCHES, IMAGES, MAINTENANCE, PRIORITY_IMAGES
+from workers.broker import BATCHES, IMAGES, MAINTENANCE, PRIORITY_IMAGES, job_ids_on_queue
 from workers.delivery import (
     Delivery,
     DeliveryError,
@@ -81,9 +82,19 @@ class PipelineConfig:
     stale_after: timedelta = timedelta(minutes=10)
     queued_grace: timedelta = timedelta(minutes=5)
     retention: timedelta = timedelta(days=7)
-    cpu_threads: int = 2
+    local_threads: int = 2
+    remote_threads: int = 16
+    remote_tiers: frozenset[Tier] = frozenset()
     min_backoff_ms: int = 2_000
     max_backoff_ms: int = 60_000
+
+    @property
+    def message_threads(self) -> int:
+        """Dramatiq worker threads that keep every engine pool of a process busy.
+
+        The actors are coroutines that wait on the pools, so one thread per image in flight.
+        """
+        return self.local_threads + (self.remote_threads if self.remote_tiers else 0)
 
 
 class Runtime:
@@ -102,8 +113,21 @@ class Runtime:
         self.packager = packager
         self.channels = channels
         self._sessions: SessionFactory | None = None
-        # Decoding, inference and encoding are CPU work: never on the event loop.
-        self.executor = ThreadPoolExecutor(config.cpu_threads, thread_name_prefix="cutout")
+        self._pools: dict[bool, ThreadPoolExecutor] = {}
+
+    def _pool(self, remote: bool) -> ThreadPoolExecutor:
+        # Decoding, inference and encoding are CPU work: never on the event loop. A local model
+        # uses the cores, so its pool has one thread per core; a remote engine mostly waits on
+        # the network, so its pool is wider and does not queue behind local work. Made on first
+        # use, so a worker started after another one stopped gets fresh pools.
+        if remote not in self._pools:
+            size, name = (
+                (self.config.remote_threads, "remote")
+                if remote
+                else (self.config.local_threads, "cutout")
+            )
+            self._pools[remote] = ThreadPoolExecutor(size, thread_name_prefix=name)
+        return self._pools[remote]
 
     def uow(self) -> UnitOfWork:
         # Made on first use, inside the event loop that Dramatiq's AsyncIO middleware runs.
@@ -117,14 +141,26 @@ class Runtime:
         except KeyError:
             raise UnknownChannel(f"no delivery for channel {name!r}") from None
 
-    async def run_cpu(self, function: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+    async def cut_out(self, work: JobWork, source: Path, results_dir: Path) -> Path:
+        pool = self._pool(remote=work.tier in self.config.remote_tiers)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, self.cutter, work, source, results_dir)
+
+    async def package(self, outcome: BatchOutcome) -> Sequence[tuple[Path, str]]:
+        # Zipping finished PNGs is file I/O: the default pool, not a slot of the engine pools.
+        return await asyncio.to_thread(self.packager, outcome, self.config.data_dir)
 
     async def close(self) -> None:
         """Release the database connections, on the loop that opened them."""
         if self._sessions is not None:
             await self._sessions.kw["bind"].dispose()
             self._sessions = None
+
+    def stop_pools(self) -> None:
+        """Wait for the images in the engine pools to finish, then let their threads go."""
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.shutdown(wait=True)
 
 
 class CloseRuntime(dramatiq.Middleware):
@@ -137,7 +173,7 @@ class CloseRuntime(dramatiq.Middleware):
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
             loop_thread.run_coroutine(self.runtime.close())
-        self.runtime.executor.shutdown(wait=True)
+        self.runtime.stop_pools()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +204,8 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
     async def after_job(work: JobWork) -> None:
         progress = await batch_progress(runtime.uow(), work.batch_id)
         if progress.finished:
-            actors.finish_batch.send(work.batch_id)
+            # Sending is blocking network I/O on Redis: keep it off the shared event loop.
+            await asyncio.to_thread(actors.finish_batch.send, work.batch_id)
             return
         batch_chat = await _chat_of(runtime, work.batch_id)
         delivery = runtime.channels.get(batch_chat.channel)
@@ -198,7 +235,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             results_dir = config.data_dir / "results" / str(work.batch_id)
             started = time.monotonic()
             try:
-                output = await runtime.run_cpu(runtime.cutter, work, source, results_dir)
+                output = await runtime.cut_out(work, source, results_dir)
             except PermanentFailure as failure:
                 await fail_job(uow, job_id, failure.code, now=utcnow())
             except TransientFailure:
@@ -226,7 +263,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             return
         batch = outcome.batch
         try:
-            files = await runtime.run_cpu(runtime.packager, outcome, config.data_dir)
+            files = await runtime.package(outcome)
             summary = Summary(settlement, outcome.failures, batch.image_count)
             language = str(batch.chat.get("language", "en"))
             # Channels get the batch's own ids with the chat, for links and callbacks.
@@ -240,18 +277,20 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
 
     async def sweep() -> None:
         """Re-queue work the queue lost and deliver finished batches nobody delivered."""
-        lost = await find_lost_work(
+        candidates = await find_lost_work(
             runtime.uow(),
             now=utcnow(),
             queued_grace=config.queued_grace,
             running_grace=config.stale_after,
         )
+        # Read the broker after the database: a job still queued there and absent here is lost.
+        lost = candidates.not_on_queue(await asyncio.to_thread(job_ids_on_queue, broker))
         for priority in (True, False):
             job_ids = [job_id for job_id, urgent in lost.jobs if urgent is priority]
-            actors.enqueue_jobs(job_ids, priority=priority)
+            await asyncio.to_thread(actors.enqueue_jobs, job_ids, priority=priority)
             await mark_enqueued(runtime.uow(), job_ids, now=utcnow())
         for batch_id in lost.batches:
-            actors.finish_batch.send(batch_id)
+            await asyncio.to_thread(actors.finish_batch.send, batch_id)
         if lost.jobs or lost.batches:
             log.info("sweep re-queued %d jobs and %d batches", len(lost.jobs), len(lost.batches))
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+from typing import Any
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import dq_name
 from dramatiq.middleware import AsyncIO, CurrentMessage, default_middleware
 
 # Queues: pro batches have their own, consumed at a higher priority by every worker.
@@ -49,3 +54,50 @@ def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
     if isinstance(broker, StubBroker):
         return {name: broker.queues[name].qsize() for name in names if name in broker.queues}
     return {}
+
+
+def _job_ids(encoded: Iterable[bytes]) -> set[int]:
+    ids = set()
+    for data in encoded:
+        message = dramatiq.Message.decode(data)
+        if message.args:
+            ids.add(int(message.args[0]))
+    return ids
+
+
+def job_ids_on_queue(broker: dramatiq.Broker) -> frozenset[int] | None:
+    """Jobs whose image message the broker still holds: waiting, delayed for a retry, or taken
+    by a live worker. None when the broker cannot say (blocking I/O on Redis: use a thread).
+
+    The sweep re-sends only queued jobs missing here, so a long backlog is not sent twice.
+    """
+    queues = [name for queue in (PRIORITY_IMAGES, IMAGES) for name in (queue, dq_name(queue))]
+    if isinstance(broker, StubBroker):
+        # Only a dead process loses in-memory messages, and then all of them.
+        return frozenset(
+            _job_ids(
+                data
+                for name in queues
+                if name in broker.queues
+                for data in list(broker.queues[name].queue)
+            )
+        )
+    if not isinstance(broker, RedisBroker):
+        return None
+    # Dramatiq's Redis layout (see its dispatch.lua): `<ns>:<queue>.msgs` maps message ids to
+    # messages until they are acknowledged; `<ns>:__acks__.<worker>.<queue>` holds the ids a
+    # worker took. A worker without a heartbeat for `heartbeat_timeout` is dead: what it took
+    # comes back only at Dramatiq's occasional maintenance, so the sweep sends it again now.
+    client = broker.client
+    namespace = broker.namespace
+    now_ms = int(time.time() * 1000)
+    dead = client.zrangebyscore(f"{namespace}:__heartbeats__", 0, now_ms - broker.heartbeat_timeout)
+    held: set[int] = set()
+    for name in queues:
+        messages: dict[Any, Any] = dict(client.hgetall(f"{namespace}:{name}.msgs"))
+        for worker in dead:
+            worker_id = worker.decode() if isinstance(worker, bytes) else str(worker)
+            for message_id in client.smembers(f"{namespace}:__acks__.{worker_id}.{name}"):
+                messages.pop(message_id, None)
+        held |= _job_ids(messages.values())
+    return frozenset(held)

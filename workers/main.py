@@ -1,9 +1,12 @@
 """Composition root of worker processes, and the embedded worker of a one-process install.
 
 Scale-out workers start with Dramatiq's own command, which calls `setup` to build the broker and
-declare the actors before it forks its worker processes:
+declare the actors in each worker process:
 
-    dramatiq workers.main:setup --processes 2 --threads 2
+    dramatiq workers.main:setup --processes 1 --threads 2
+
+`python -m workers` runs that command with `--threads` sized from the settings (see
+`worker_thread_count`); one process per machine keeps one copy of each model in memory.
 """
 
 from __future__ import annotations
@@ -17,12 +20,21 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from db.uow import UnitOfWork
+from services.pricing import Tier
 from services.settings import Settings, load_settings
-from workers.actors import Actors, PipelineConfig, Runtime, declare_actors
+from workers.actors import Actors, CloseRuntime, PipelineConfig, Runtime, declare_actors
 from workers.broker import build_broker
 from workers.delivery import Delivery
 
 log = logging.getLogger(__name__)
+
+
+def remote_tiers(settings: Settings) -> frozenset[Tier]:
+    """The tiers a remote engine serves: a `provider:model` engine whose API key is set."""
+    keys = {"huggingface": settings.huggingface_api_key, "segmind": settings.segmind_api_key}
+    return frozenset(
+        tier for tier in Tier if keys.get(settings.engine_for(tier).partition(":")[0]) is not None
+    )
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -32,7 +44,9 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         stale_after=timedelta(seconds=settings.job_stale_after_seconds),
         queued_grace=timedelta(seconds=settings.queued_grace_seconds),
         retention=timedelta(days=settings.retention_days),
-        cpu_threads=settings.worker_threads,
+        local_threads=settings.worker_threads,
+        remote_threads=settings.remote_worker_threads,
+        remote_tiers=remote_tiers(settings),
         min_backoff_ms=settings.retry_min_backoff_ms,
         max_backoff_ms=settings.retry_max_backoff_ms,
     )
@@ -72,8 +86,19 @@ def setup() -> None:
     build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
 
 
+def worker_thread_count(settings: Settings) -> int:
+    """Dramatiq threads per worker process: one per image the engine pools can work on at once."""
+    return pipeline_config(settings).message_threads
+
+
 def start_embedded_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:
-    """Serve the in-process queue from this process, for installs without Redis."""
+    """Serve the in-process queue from this process, for installs without Redis.
+
+    `threads` is a floor: the pools of the runtime declared on `broker` get a thread each.
+    """
+    for middleware in broker.middleware:
+        if isinstance(middleware, CloseRuntime):
+            threads = max(threads, middleware.runtime.config.message_threads)
     worker = dramatiq.Worker(broker, worker_threads=threads)
     worker.start()
     return worker

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,10 @@ import dramatiq
 from db.models import BatchStatus
 from db.uow import UnitOfWork
 from services.billing import AcceptedBatch, QuoteFile, accept_quote, create_quote
+from services.pipeline import JobWork
 from services.pricing import Tier
 from tests.integration.helpers import JAKARTA, NOON
-from workers.actors import Actors, PipelineConfig, Runtime, declare_actors
+from workers.actors import Actors, PipelineConfig, Runtime, TransientFailure, declare_actors
 from workers.broker import build_broker
 from workers.delivery import Chat
 
@@ -93,8 +94,10 @@ async def accept_images(
     uow: UnitOfWork,
     account_id: int,
     files: list[QuoteFile],
+    *,
     tier: Tier = Tier.BASIC,
     rejected: list[dict[str, Any]] | None = None,
+    now: datetime = NOON,
 ) -> AcceptedBatch:
     offer = await create_quote(
         uow,
@@ -104,10 +107,10 @@ async def accept_images(
         chat={"chat_id": 5, "language": "en"},
         ttl=timedelta(days=3650),
         zone=JAKARTA,
-        now=NOON,
+        now=now,
         rejected=rejected or [],
     )
-    return await accept_quote(uow, offer.quote_id, account_id, tier, zone=JAKARTA, now=NOON)
+    return await accept_quote(uow, offer.quote_id, account_id, tier, zone=JAKARTA, now=now)
 
 
 async def wait_for(
@@ -126,3 +129,32 @@ async def delivered(uow: UnitOfWork, batch_id: int) -> bool:
     async with uow:
         batch = await uow.batches.get(batch_id)
         return batch is not None and batch.status == BatchStatus.DELIVERED
+
+
+def files_under(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file below `folder` with its size and modification time, to see what changed."""
+    return {
+        path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@dataclass
+class FlakyCutter:
+    """A cutter whose engine is unavailable a given number of times per input file."""
+
+    cutter: Any
+    outages: dict[str, int]
+    calls: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, work: JobWork, source: Path, results_dir: Path) -> Path:
+        with self.lock:
+            self.calls[work.input_name] = self.calls.get(work.input_name, 0) + 1
+            left = self.outages.get(work.input_name, 0)
+            self.outages[work.input_name] = max(left - 1, 0)
+        if left:
+            raise TransientFailure("engine unavailable")
+        path: Path = self.cutter(work, source, results_dir)
+        return path

@@ -1,0 +1,79 @@
+"""How many images a worker process works on at once, and on which pool."""
+
+import threading
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from services.pipeline import JobWork
+from services.pricing import Tier
+from services.settings import Settings
+from workers.__main__ import command_line
+from workers.actors import PipelineConfig, Runtime
+from workers.main import pipeline_config, remote_tiers, worker_thread_count
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, worker_threads=2, remote_worker_threads=16, **values)  # type: ignore[arg-type]
+
+
+def test_local_models_only_use_one_thread_per_image_slot_of_the_cpu_pool() -> None:
+    local = settings()
+    assert remote_tiers(local) == frozenset()
+    assert worker_thread_count(local) == 2
+
+
+def test_a_tier_on_a_remote_engine_adds_the_remote_pool() -> None:
+    remote = settings(
+        engine_professional="huggingface:briaai/RMBG-2.0",
+        huggingface_api_key=SecretStr("key"),
+    )
+    assert remote_tiers(remote) == {Tier.PROFESSIONAL}
+    assert worker_thread_count(remote) == 2 + 16
+    assert pipeline_config(remote).remote_threads == 16
+
+
+def test_a_remote_engine_without_its_key_runs_locally_and_needs_no_remote_threads() -> None:
+    fallback = settings(engine_industry="segmind:bria-remove-background")
+    assert remote_tiers(fallback) == frozenset()
+    assert worker_thread_count(fallback) == 2
+
+
+def test_the_default_local_pool_follows_the_cpu_count(monkeypatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    defaults = Settings(_env_file=None)
+    assert (defaults.worker_threads, defaults.remote_worker_threads) == (6, 48)
+
+
+def test_options_given_by_hand_override_the_sized_command() -> None:
+    argv = command_line(18, ["--processes", "2", "--threads", "4"])
+    assert argv[:6] == ["dramatiq", "workers.main:setup", "--processes", "1", "--threads", "18"]
+    assert argv[-4:] == ["--processes", "2", "--threads", "4"]
+
+
+async def test_remote_tiers_run_on_the_remote_pool_and_others_on_the_cpu_pool(
+    tmp_path: Path,
+) -> None:
+    seen: dict[Tier, str] = {}
+
+    def cutter(work: JobWork, source: Path, results_dir: Path) -> Path:
+        seen[work.tier] = threading.current_thread().name
+        return source
+
+    config = PipelineConfig(
+        data_dir=tmp_path,
+        database_url="sqlite+aiosqlite://",
+        local_threads=1,
+        remote_threads=3,
+        remote_tiers=frozenset({Tier.PROFESSIONAL}),
+    )
+    runtime = Runtime(config, cutter=cutter, packager=lambda outcome, data_dir: [], channels={})
+    try:
+        for tier in (Tier.BASIC, Tier.PROFESSIONAL):
+            work = JobWork(1, 1, 0, "a.jpg", "inbox/a.jpg", tier, {}, 1, priority=False)
+            await runtime.cut_out(work, tmp_path / "a.jpg", tmp_path)
+    finally:
+        runtime.stop_pools()
+    assert seen[Tier.BASIC].startswith("cutout")
+    assert seen[Tier.PROFESSIONAL].startswith("remote")
+    assert config.message_threads == 4
