@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     models_dir: Path | None = None
+    # A mirror serving model files as {base}/{filename}; unset: each model's official URL.
+    models_base_url: str | None = None
 
     # Remote engines
     huggingface_api_key: SecretStr | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from bot.cli.core import admin, db, quote, run
+from bot.cli.models import models
+from bot.cli.remove import remove
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +18,8 @@ cli.add_command(db)
 cli.add_command(quote)
 cli.add_command(admin)
 cli.add_command(run)
+cli.add_command(models)
+cli.add_command(remove)
 
 
 def main() -> None:

@@ -62,7 +62,15 @@ class EngineCatalog:
         return OnnxEngine(MODELS[name], self.config.models_dir, self.config.threads)
 
     def for_tier(self, tier: Tier) -> SegmentationEngine:
-        name = self.config.tier_engines[tier]
+        return self.named(self.config.tier_engines[tier])
+
+    def named(self, name: str) -> SegmentationEngine:
+        """The engine called `name`, made once.
+
+        Raises:
+            UnknownEngine: `name` is neither a local model nor a remote provider's model.
+        """
+        check_engine_name(name)
         if name not in self._engines:
             self._engines[name] = self._build(name)
         return self._engines[name]

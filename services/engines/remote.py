@@ -110,6 +110,8 @@ class HuggingFaceEngine(_RemoteEngine):
             return _mask_from_png(response.content, image.size, alpha=False)
         try:
             segments = response.json()
+            if not isinstance(segments, list) or not all(isinstance(s, dict) for s in segments):
+                raise TypeError("not a list of segments")
             encoded = max(segments, key=lambda s: s.get("score") or 0)["mask"]
             data = base64.b64decode(encoded, validate=True)
         except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):

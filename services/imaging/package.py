@@ -20,7 +20,8 @@ class Failure:
 
 def result_name(input_name: str, extension: str) -> str:
     """The file name a result gets: the input's own name, with the result's extension."""
-    stem = PurePosixPath(input_name.replace("\\", "/")).stem.strip() or "image"
+    # A leading dot would hide the result on the person's machine (".jpg" -> "jpg.png").
+    stem = PurePosixPath(input_name.replace("\\", "/")).stem.strip().lstrip(".") or "image"
     return stem[:120] + extension
 
 
