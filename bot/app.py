@@ -128,4 +128,8 @@ def build_web_app(settings: Settings) -> web.Application:
         return web.json_response(document)
 
     app.router.add_get("/api/openapi.json", openapi)
+    if settings.telegram_bot_token is not None:
+        from bot.telegram.application import add_telegram
+
+        add_telegram(app, settings, uow, submit)
     return app

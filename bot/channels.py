@@ -13,4 +13,10 @@ from workers.delivery import Delivery
 def build_deliveries(settings: Settings, uow: Callable[[], UnitOfWork]) -> dict[str, Delivery]:
     """Return a delivery for every channel that is configured, keyed by channel name."""
     deliveries: dict[str, Delivery] = {"api": ApiDelivery(uow, settings.public_base_url)}
+    if settings.telegram_bot_token is not None:
+        from bot.observability import protect_secrets
+        from bot.telegram.delivery import TelegramDelivery
+
+        protect_secrets(settings.telegram_bot_token.get_secret_value())
+        deliveries["telegram"] = TelegramDelivery(settings)
     return deliveries

@@ -21,10 +21,50 @@ class TagRequest(logging.Filter):
         return True
 
 
+# A Telegram bot token: the bot's numeric id, a colon and a 35-character secret. HTTP clients
+# log request URLs, and the Bot API puts the token in every URL.
+BOT_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+REDACTED = "[redacted]"
+
+
+class RedactSecrets(logging.Filter):
+    """Replace bot tokens and the given secrets in each record's message by a placeholder."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.secrets = tuple(secret for secret in secrets if secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = BOT_TOKEN.sub(REDACTED, message)
+        for secret in self.secrets:
+            cleaned = cleaned.replace(secret, REDACTED)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def protect_secrets(*secrets: str) -> None:
+    """Keep secrets out of every handler the root logger has now (and quiet HTTP clients).
+
+    Called by each process that holds the bot token, after its logging is configured: the
+    web process, and worker processes whose logging Dramatiq's command set up.
+    """
+    # httpx logs each request URL, token included, at INFO: only its warnings are worth having.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        existing = [f for f in handler.filters if isinstance(f, RedactSecrets)]
+        for old in existing:
+            handler.removeFilter(old)
+        known = tuple(s for old in existing for s in old.secrets)
+        handler.addFilter(RedactSecrets(known + secrets))
+
+
 def configure_logging(level: str) -> None:
     """Send every logger's records through one request-tagging format."""
     handler = logging.StreamHandler()
     handler.addFilter(TagRequest())
+    handler.addFilter(RedactSecrets())
     handler.setFormatter(
         logging.Formatter(
             "time=%(asctime)s level=%(levelname)s logger=%(name)s "

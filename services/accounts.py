@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -191,3 +192,46 @@ async def set_language(uow: UnitOfWork, account_id: int, language: str) -> None:
             raise AccountNotFound(f"no account {account_id}")
         account.language = language
         await uow.commit()
+
+
+async def set_output_options(
+    uow: UnitOfWork, account_id: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Store the account's output options (already validated by the caller); return them.
+
+    Raises:
+        AccountNotFound: when the account does not exist.
+    """
+    async with uow:
+        account = await uow.accounts.get(account_id)
+        if account is None:
+            raise AccountNotFound(f"no account {account_id}")
+        account.output_options = dict(options)
+        await uow.commit()
+        return dict(account.output_options)
+
+
+async def get_output_options(uow: UnitOfWork, account_id: int) -> dict[str, Any]:
+    """Return the account's stored output options.
+
+    Raises:
+        AccountNotFound: when the account does not exist.
+    """
+    async with uow:
+        account = await uow.accounts.get(account_id)
+        if account is None:
+            raise AccountNotFound(f"no account {account_id}")
+        return dict(account.output_options)
+
+
+async def balance_of(uow: UnitOfWork, account_id: int) -> int:
+    """Return the account's credit balance.
+
+    Raises:
+        AccountNotFound: when the account does not exist.
+    """
+    async with uow:
+        account = await uow.accounts.get(account_id)
+        if account is None:
+            raise AccountNotFound(f"no account {account_id}")
+        return account.balance

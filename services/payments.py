@@ -9,7 +9,9 @@ from sqlalchemy.exc import IntegrityError
 
 from db.models import LedgerReason, Payment
 from db.uow import UnitOfWork
-from services.errors import AccountNotFound
+from services.errors import AccountNotFound, ServiceError
+from services.plans import get_plan
+from services.subscriptions import PlanStatus, plan_status, start_or_extend_plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +71,123 @@ async def record_credit_purchase(
             # The same delivery processed concurrently: the unique charge id let one through.
             return False
     return True
+
+
+class PaymentNotFound(ServiceError):
+    code = "payment_not_found"
+
+
+class PaymentAlreadyRefunded(ServiceError):
+    code = "payment_already_refunded"
+
+
+async def record_plan_purchase(
+    uow: UnitOfWork,
+    account_id: int,
+    purchase: Purchase,
+    plan_code: str,
+    *,
+    days: int,
+    now: datetime,
+) -> PlanStatus | None:
+    """Start or extend a paid plan once per charge id; None when it was already recorded.
+
+    Raises:
+        AccountNotFound: when the account does not exist.
+        UnknownPlan: for a plan the product does not sell.
+    """
+    plan = get_plan(plan_code)
+    async with uow:
+        if await uow.accounts.get(account_id) is None:
+            raise AccountNotFound(f"no account {account_id}")
+        if await uow.payments.by_charge_id(purchase.provider_charge_id) is not None:
+            return None
+        try:
+            await _record(uow, account_id, purchase, now)
+            subscription = await start_or_extend_plan(
+                uow,
+                account_id,
+                plan,
+                days=days,
+                source=purchase.provider,
+                auto_renew=False,
+                now=now,
+            )
+            await uow.commit()
+        except IntegrityError:
+            return None  # the same delivery processed concurrently; the other one recorded it
+        return plan_status(subscription)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundablePayment:
+    account_id: int
+    provider: str
+    provider_charge_id: str
+    product: str
+    credits: int
+    telegram_id: int | None
+
+
+async def find_refundable(uow: UnitOfWork, provider_charge_id: str) -> RefundablePayment:
+    """Look up a payment an operator wants to refund.
+
+    Raises:
+        PaymentNotFound: no payment has this charge id.
+        PaymentAlreadyRefunded: it was refunded before.
+    """
+    async with uow:
+        payment = await uow.payments.by_charge_id(provider_charge_id)
+        if payment is None:
+            raise PaymentNotFound(f"no payment {provider_charge_id}")
+        if payment.refunded_at is not None:
+            raise PaymentAlreadyRefunded(f"payment {provider_charge_id} was refunded")
+        account = await uow.accounts.get(payment.account_id)
+        assert account is not None
+        return RefundablePayment(
+            account_id=payment.account_id,
+            provider=payment.provider,
+            provider_charge_id=payment.provider_charge_id,
+            product=payment.product,
+            credits=payment.credits,
+            telegram_id=account.telegram_id,
+        )
+
+
+async def record_refund(uow: UnitOfWork, provider_charge_id: str, *, now: datetime) -> int:
+    """Mark a payment refunded by its provider and take back its credits, once.
+
+    Credits already spent cannot be taken back: the balance goes to zero at most. A plan
+    bought by the payment ends now. Returns the credits taken back.
+
+    Raises:
+        PaymentNotFound: no payment has this charge id.
+        PaymentAlreadyRefunded: it was recorded as refunded before.
+    """
+    async with uow:
+        payment = await uow.payments.by_charge_id(provider_charge_id)
+        if payment is None:
+            raise PaymentNotFound(f"no payment {provider_charge_id}")
+        if payment.refunded_at is not None:
+            raise PaymentAlreadyRefunded(f"payment {provider_charge_id} was refunded")
+        payment.refunded_at = now
+        taken = 0
+        if payment.credits:
+            balance = await uow.ledger.total(payment.account_id)
+            taken = min(payment.credits, max(balance, 0))
+        if taken:
+            await uow.ledger.apply(
+                account_id=payment.account_id,
+                delta=-taken,
+                reason=LedgerReason.PURCHASE_REFUND,
+                reference=f"{payment.provider}:{payment.product}",
+                idempotency_key=f"purchase_refund:{payment.provider}:{provider_charge_id}",
+                now=now,
+            )
+        if payment.product.startswith("plan:"):
+            active = await uow.subscriptions.active(payment.account_id, now)
+            if active is not None and active.plan == payment.product.removeprefix("plan:"):
+                active.period_end = now
+                active.auto_renew = False
+        await uow.commit()
+        return taken

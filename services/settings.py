@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     telegram_local_mode: bool = False
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    # Seconds of quiet after which the files of one chat (an album, a quick series) are
+    # quoted together, and the shortest pause between two progress edits of one message.
+    gather_seconds: float = Field(default=1.5, gt=0)
+    telegram_poll_seconds: int = Field(default=10, ge=0)  # long polling wait
+    telegram_progress_seconds: float = Field(default=3.0, ge=0)
+    # Telegram Stars prices: credit packs as CREDITS=STARS pairs, and 30 days of each plan.
+    stars_credit_packs: Annotated[dict[int, int], NoDecode] = Field(
+        default_factory=lambda: {100: 50, 500: 240, 1500: 690}
+    )
+    stars_plan_starter: int = Field(default=480, gt=0, le=10_000)
+    stars_plan_pro: int = Field(default=1450, gt=0, le=10_000)
 
     # WhatsApp Cloud API
     whatsapp_access_token: SecretStr | None = None
@@ -111,6 +122,25 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @field_validator("stars_credit_packs", mode="before")
+    @classmethod
+    def _parse_packs(cls, value: object) -> object:
+        if isinstance(value, str):
+            packs = {}
+            for pair in value.replace(" ", "").split(","):
+                if pair:
+                    credits, _, stars = pair.partition("=")
+                    packs[int(credits)] = int(stars)
+            return packs
+        return value
+
+    @field_validator("stars_credit_packs")
+    @classmethod
+    def _sensible_packs(cls, value: dict[int, int]) -> dict[int, int]:
+        if not value or any(c <= 0 or not 0 < s <= 10_000 for c, s in value.items()):
+            raise ValueError("STARS_CREDIT_PACKS: CREDITS=STARS pairs, 1 to 10000 Stars each")
+        return dict(sorted(value.items()))
 
     @field_validator("timezone")
     @classmethod

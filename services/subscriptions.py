@@ -181,3 +181,8 @@ async def cancel(uow: UnitOfWork, account_id: int, *, now: datetime) -> PlanStat
             active.cancelled_at = now
         await uow.commit()
         return _status(active)
+
+
+# For purchases that start a plan inside their own transaction (services.payments).
+plan_status = _status
+start_or_extend_plan = _start_or_extend

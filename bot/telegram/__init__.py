@@ -1,0 +1,1 @@
+"""The Telegram channel: the application, its handlers, Stars payments and result delivery."""

@@ -1,0 +1,241 @@
+"""The Telegram application, built in one place, and its life inside the web process."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import BotCommand, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    PreCheckoutQueryHandler,
+    filters,
+)
+
+from bot.chat import error_text
+from bot.gathering import Gatherer
+from bot.messages import text
+from bot.observability import protect_secrets
+from bot.telegram import handlers
+from bot.telegram.context import DEPS_KEY, BotApplication, BotContext, TelegramDeps
+from bot.telegram.intake import quote_gathered, receive_file
+from bot.telegram.stars import check_pre_checkout, credit_successful_payment
+from db.uow import UnitOfWork
+from services.billing import AcceptedBatch
+from services.errors import ServiceError
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+COMMANDS = (
+    ("start", "Start / Mulai"),
+    ("help", "Help / Bantuan"),
+    ("stats", "Statistics / Statistik"),
+    ("buy", "Buy credits / Beli kredit"),
+    ("subscribe", "Plans / Paket"),
+    ("history", "Recent jobs / Riwayat"),
+    ("settings", "Output settings / Pengaturan"),
+    ("language", "Language / Bahasa"),
+    ("apikey", "API keys / Kunci API"),
+    ("link", "Link WhatsApp / Tautkan WhatsApp"),
+)
+
+
+async def report_error(update: object, context: BotContext) -> None:
+    """Log every handler failure with its traceback and tell the person something short."""
+    log.error("update handling failed", exc_info=context.error)
+    if not isinstance(update, Update):
+        return
+    language = "id"
+    if update.effective_user is not None and update.effective_user.language_code != "id":
+        language = "en"
+    message = (
+        error_text(context.error, language)
+        if isinstance(context.error, ServiceError)
+        else text("chat.error.generic", language)
+    )
+    try:
+        if update.callback_query is not None:
+            # A query left unanswered keeps a spinner on the person's button.
+            await update.callback_query.answer(message[:200], show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(message)
+    except BadRequest:
+        pass  # already answered, or the message is gone: nothing more to tell
+    except TelegramError:
+        log.warning("could not tell the person about the failure", exc_info=True)
+
+
+def build_application(
+    settings: Settings,
+    uow: Callable[[], UnitOfWork],
+    submit: Callable[[AcceptedBatch], Awaitable[bool]],
+) -> BotApplication:
+    """Build the Telegram application of this process from its settings and services."""
+    assert settings.telegram_bot_token is not None, "TELEGRAM_BOT_TOKEN is not set"
+    protect_secrets(settings.telegram_bot_token.get_secret_value())
+    deps = TelegramDeps(settings=settings, uow=uow, submit=submit)
+
+    async def post_init(application: BotApplication) -> None:
+        application.bot_data[DEPS_KEY] = deps
+        deps.gatherer = Gatherer(
+            partial(quote_gathered, application.bot, deps), delay=settings.gather_seconds
+        )
+        await application.bot.set_my_commands([BotCommand(*command) for command in COMMANDS])
+
+    async def post_shutdown(application: BotApplication) -> None:
+        if deps.gatherer is not None:
+            await deps.gatherer.close()
+
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_api_url)
+        .base_file_url(settings.telegram_file_url)
+        .local_mode(settings.telegram_local_mode)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .context_types(ContextTypes(context=BotContext))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if settings.telegram_webhook_url:
+        builder = builder.updater(None)
+    application: BotApplication = builder.build()
+    add_handlers(application)
+    return application
+
+
+def add_handlers(application: BotApplication) -> None:
+    commands = {
+        "start": handlers.start,
+        "help": handlers.show_help,
+        "stats": handlers.show_stats,
+        "subscribe": handlers.show_plans,
+        "buy": handlers.show_packs,
+        "history": handlers.show_history,
+        "language": handlers.choose_language,
+        "settings": handlers.show_settings,
+        "apikey": handlers.manage_api_keys,
+        "link": handlers.link_accounts,
+        "admin": handlers.operator_stats,
+        "grant": handlers.operator_grant,
+        "setplan": handlers.operator_set_plan,
+        "refund": handlers.operator_refund,
+    }
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback))
+    buttons = {
+        r"^q:": handlers.choose_tier,
+        r"^buy:": handlers.buy_pack,
+        r"^plan:": handlers.choose_plan,
+        r"^lang:(id|en)$": handlers.pick_language,
+        r"^set:": handlers.change_setting,
+        r"^h:\d+$": handlers.resend_results,
+    }
+    for pattern, callback in buttons.items():
+        application.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+    application.add_handler(PreCheckoutQueryHandler(check_pre_checkout))
+    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, credit_successful_payment))
+    application.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL, receive_file))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.answer_text))
+    application.add_error_handler(report_error)
+
+
+TELEGRAM = web.AppKey("telegram", BotApplication)
+
+
+def webhook_path(settings: Settings) -> str:
+    assert settings.telegram_webhook_url is not None
+    return urlsplit(settings.telegram_webhook_url).path or "/telegram"
+
+
+def telegram_context(
+    build: Callable[[], BotApplication], settings: Settings
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The aiohttp cleanup context that runs the bot: polling, or the webhook route's feed."""
+    # Telegram repeats the secret on every webhook call; without one configured, a random one
+    # per start keeps strangers from posting updates.
+    secret = (
+        settings.telegram_webhook_secret.get_secret_value()
+        if settings.telegram_webhook_secret
+        else secrets.token_urlsafe(32)
+    )
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        application = build()
+        app[TELEGRAM] = application
+        app[WEBHOOK_SECRET] = secret
+        await application.initialize()
+        # Application.initialize does not run post_init (only run_polling does): run it here.
+        if application.post_init is not None:
+            await application.post_init(application)
+        if settings.telegram_webhook_url:
+            await application.bot.set_webhook(
+                settings.telegram_webhook_url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            assert application.updater is not None
+            await application.updater.start_polling(
+                allowed_updates=Update.ALL_TYPES, timeout=settings.telegram_poll_seconds
+            )
+        await application.start()
+        try:
+            yield
+        finally:
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            await application.stop()
+            await application.shutdown()
+            if application.post_shutdown is not None:
+                await application.post_shutdown(application)
+
+    return run
+
+
+WEBHOOK_SECRET = web.AppKey("telegram_webhook_secret", str)
+
+
+async def receive_webhook(request: web.Request) -> web.Response:
+    """Queue an update Telegram posted, after checking its secret token."""
+    given = request.headers.get(SECRET_HEADER, "")
+    if not hmac.compare_digest(given.encode(), request.app[WEBHOOK_SECRET].encode()):
+        raise web.HTTPForbidden(text="wrong secret token")
+    application = request.app[TELEGRAM]
+    try:
+        update = Update.de_json(await request.json(), application.bot)
+    except ValueError:
+        raise web.HTTPBadRequest(text="not an update") from None
+    await application.update_queue.put(update)
+    return web.Response(text="ok")
+
+
+def add_telegram(
+    app: web.Application,
+    settings: Settings,
+    uow: Callable[[], UnitOfWork],
+    submit: Callable[[AcceptedBatch], Awaitable[bool]],
+) -> None:
+    """Run the bot inside the web application: one event loop and one shutdown path.
+
+    Append it after the cleanup context that opens the database and the queue, so the bot
+    starts after them and stops before them.
+    """
+    app.cleanup_ctx.append(
+        telegram_context(lambda: build_application(settings, uow, submit), settings)
+    )
+    if settings.telegram_webhook_url:
+        app.router.add_post(webhook_path(settings), receive_webhook)
