@@ -22,6 +22,7 @@ from bot.http_api import PREFIX, ApiContext, build_api
 from bot.observability import request_ids
 from bot.openapi import openapi_document
 from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
+from bot.whatsapp.web import add_download_route, add_whatsapp_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.uow import UnitOfWork
 from services.billing import AcceptedBatch
@@ -128,6 +129,9 @@ def build_web_app(settings: Settings) -> web.Application:
         return web.json_response(document)
 
     app.router.add_get("/api/openapi.json", openapi)
+    add_download_route(app, settings, uow)
+    if settings.whatsapp_enabled:
+        add_whatsapp_routes(app, settings, uow, submit)
     if settings.telegram_bot_token is not None:
         from bot.telegram.application import add_telegram
 

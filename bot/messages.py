@@ -444,6 +444,57 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "en": "processing stopped repeatedly",
     },
     "reason.unknown": {"id": "kesalahan tak terduga", "en": "unexpected error"},
+    # --- WhatsApp (list titles at most 24 characters, buttons at most 20) ---
+    "wa.quote.button": {"id": "Pilih kualitas", "en": "Choose quality"},
+    "wa.quote.section": {"id": "Kualitas", "en": "Quality"},
+    "wa.quote.row": {
+        "id": "{credits} kredit · Rp {rupiah}",
+        "en": "{credits} credits · Rp {rupiah}",
+    },
+    "wa.quote.row_plan": {
+        "id": "termasuk paket Anda",
+        "en": "included in your plan",
+    },
+    "wa.quote.cancel_row": {"id": "Tidak ada biaya", "en": "Nothing is charged"},
+    "wa.result.link": {
+        "id": "📥 {name}\n{url}\nTautan pribadi, berlaku {days} hari.",
+        "en": "📥 {name}\n{url}\nPrivate link, valid for {days} days.",
+    },
+    "wa.result.preview": {
+        "id": "Pratinjau di atas latar putih (WhatsApp tidak menampilkan transparansi).",
+        "en": "Preview on white (WhatsApp does not show transparency).",
+    },
+    "wa.media.failed": {
+        "id": "File dari WhatsApp tidak dapat diambil. Silakan kirim ulang.",
+        "en": "The file could not be fetched from WhatsApp. Please send it again.",
+    },
+    "wa.unsupported": {
+        "id": "Kirim foto, gambar sebagai dokumen, atau ZIP berisi gambar. Ketik *help*.",
+        "en": "Send a photo, an image as a document, or a ZIP of images. Type *help*.",
+    },
+    "wa.commands": {
+        "id": "Perintah: *stats*, *subscribe*, *saldo*, *link*, *help*.",
+        "en": "Commands: *stats*, *subscribe*, *balance*, *link*, *help*.",
+    },
+    "wa.plans.button": {"id": "Pilih paket", "en": "Choose a plan"},
+    "wa.plans.section": {"id": "Paket 30 hari", "en": "30-day plans"},
+    "wa.plans.row": {
+        "id": "{credits} kredit dari saldo",
+        "en": "{credits} credits from balance",
+    },
+    "wa.plans.stop_row": {"id": "Hentikan paket", "en": "Stop my plan"},
+    "wa.plans.stop_row_desc": {
+        "id": "Aktif sampai akhir periode",
+        "en": "Stays active until period end",
+    },
+    "wa.plans.pay_hint": {
+        "id": "Paket dibayar dengan kredit dari saldo Anda.",
+        "en": "Plans are paid with credits from your balance.",
+    },
+    "wa.link.code": {
+        "id": "Kirim */link {code}* ke bot Telegram kami dalam 10 menit untuk menautkan akun.",
+        "en": "Send */link {code}* to our Telegram bot within 10 minutes to link your accounts.",
+    },
 }
 
 

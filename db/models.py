@@ -283,3 +283,17 @@ class WhatsAppContact(Base):
 
     number: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_inbound_at: Mapped[datetime]
+
+
+class WhatsAppHeld(Base):
+    """A message that could not be sent because the 24-hour window was closed.
+
+    Sent, oldest first, as soon as the person writes again and so reopens the window.
+    """
+
+    __tablename__ = "whatsapp_held"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), index=True)
+    body: Mapped[str] = mapped_column(String(4096))
+    created_at: Mapped[datetime]

@@ -26,6 +26,7 @@ from db.models import (
     QuoteStatus,
     Subscription,
     WhatsAppContact,
+    WhatsAppHeld,
     WhatsAppInbound,
 )
 
@@ -630,3 +631,23 @@ class WhatsAppRepository(_Repository):
     async def last_inbound(self, number: str) -> datetime | None:
         contact = await self.session.get(WhatsAppContact, number)
         return contact.last_inbound_at if contact else None
+
+    async def hold(self, number: str, body: str, now: datetime) -> None:
+        self.session.add(WhatsAppHeld(number=number, body=body, created_at=now))
+        await self.session.flush()
+
+    async def prune_held(self, before: datetime) -> int:
+        result = await self.session.execute(
+            delete(WhatsAppHeld).where(WhatsAppHeld.created_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def take_held(self, number: str, newer_than: datetime) -> Sequence[str]:
+        """Remove and return the number's held messages, oldest first, dropping stale ones."""
+        result = await self.session.execute(
+            delete(WhatsAppHeld)
+            .where(WhatsAppHeld.number == number)
+            .returning(WhatsAppHeld.id, WhatsAppHeld.body, WhatsAppHeld.created_at)
+        )
+        rows = sorted(result.all())
+        return [body for _, body, created_at in rows if created_at > newer_than]

@@ -6,6 +6,8 @@ arguments, so tests build them without an environment.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    # Signs the download links of results. Unset: derived from WHATSAPP_APP_SECRET, so links
+    # survive restarts without another secret to manage; set it to rotate links independently.
+    link_secret: SecretStr | None = None
 
     # Storage and queue
     data_dir: Path = Path("data")
@@ -199,6 +204,15 @@ class Settings(BaseSettings):
     @property
     def whatsapp_enabled(self) -> bool:
         return self.whatsapp_access_token is not None
+
+    def download_link_secret(self) -> bytes:
+        """The key of download links: LINK_SECRET, or one derived from the app secret."""
+        if self.link_secret is not None:
+            return self.link_secret.get_secret_value().encode()
+        if self.whatsapp_app_secret is None:
+            raise ValueError("download links need LINK_SECRET or WHATSAPP_APP_SECRET")
+        app_secret = self.whatsapp_app_secret.get_secret_value().encode()
+        return hmac.new(app_secret, b"bgbot download links", hashlib.sha256).digest()
 
     def intake_limits(self) -> IntakeLimits:
         return IntakeLimits(

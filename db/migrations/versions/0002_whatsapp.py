@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-24 20:17:34.967597
+Create Date: 2026-11-24 20:19:44.587394
 """
 
 from collections.abc import Sequence
@@ -26,6 +26,16 @@ def upgrade() -> None:
     sa.Column('last_inbound_at', db.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('number', name=op.f('pk_whatsapp_contacts'))
     )
+    op.create_table('whatsapp_held',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.String(length=32), nullable=False),
+    sa.Column('body', sa.String(length=4096), nullable=False),
+    sa.Column('created_at', db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_whatsapp_held'))
+    )
+    with op.batch_alter_table('whatsapp_held', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_whatsapp_held_number'), ['number'], unique=False)
+
     op.create_table('whatsapp_inbound',
     sa.Column('message_id', sa.String(length=128), nullable=False),
     sa.Column('received_at', db.models.UTCDateTime(timezone=True), nullable=False),
@@ -61,5 +71,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_whatsapp_inbound_received_at'))
 
     op.drop_table('whatsapp_inbound')
+    with op.batch_alter_table('whatsapp_held', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_whatsapp_held_number'))
+
+    op.drop_table('whatsapp_held')
     op.drop_table('whatsapp_contacts')
     # ### end Alembic commands ###

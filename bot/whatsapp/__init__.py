@@ -1,0 +1,1 @@
+"""The WhatsApp Cloud API channel: webhook, Graph API client, delivery of results."""

@@ -1,0 +1,392 @@
+"""What the WhatsApp channel does with each message a person sends.
+
+Each handler translates: it reads the message, calls one service function, and answers in the
+account's language with the channel-neutral texts of `bot.chat`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from bot import chat
+from bot.gathering import Gatherer
+from bot.messages import text
+from bot.whatsapp.graph import GraphClient, ListRow, MediaTooLarge, send_paced
+from bot.whatsapp.updates import Inbound, Kind
+from db.models import Account
+from db.uow import UnitOfWork
+from services.account_links import issue_link_code, looks_like_link_code, redeem_link_code
+from services.accounts import ChannelIdentity, get_or_register
+from services.billing import AcceptedBatch, QuoteOffer, accept_quote, cancel_quote
+from services.clock import utcnow
+from services.errors import ServiceError
+from services.plans import PLANS, PlanCode, UnknownPlan
+from services.pricing import Tier
+from services.settings import Settings
+from services.stats import account_stats
+from services.subscriptions import buy_plan_with_credits, cancel, current_plan, plan_price_credits
+from services.uploads import ReceivedFile, quote_upload
+from services.whatsapp import record_inbound, take_held_messages
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+QUOTE_ROW = "q"
+PLAN_ROW = "plan"
+STOP_PLAN = "stop"
+CANCEL = "cancel"
+ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
+COMMANDS = {
+    "stats": "stats",
+    "statistik": "stats",
+    "subscribe": "subscribe",
+    "langganan": "subscribe",
+    "paket": "subscribe",
+    "help": "help",
+    "bantuan": "help",
+    "start": "help",
+    "saldo": "balance",
+    "balance": "balance",
+    "link": "link",
+    "tautkan": "link",
+}
+
+Submit = Callable[[AcceptedBatch], Awaitable[bool]]
+
+
+def language_of_number(number: str) -> str:
+    """WhatsApp tells no client language: Indonesian numbers (+62) get Indonesian."""
+    return "id" if number.startswith("62") else "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A file fetched from WhatsApp, waiting for the person's other files."""
+
+    account_id: int
+    language: str
+    file: ReceivedFile
+
+
+class Conversation:
+    """The WhatsApp channel of the web process: one instance, built by its composition root."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        uow: Callable[[], UnitOfWork],
+        graph: GraphClient,
+        submit: Submit,
+        *,
+        rate_limit_waits: tuple[float, ...] = (6.0, 12.0),
+    ) -> None:
+        self.settings = settings
+        self.uow = uow
+        self.graph = graph
+        self.submit = submit
+        self.rate_limit_waits = rate_limit_waits
+        self.gatherer: Gatherer[Arrival] = Gatherer(
+            self._quote_gathered, delay=settings.gather_seconds
+        )
+
+    async def close(self) -> None:
+        await self.gatherer.close()
+
+    async def say(self, number: str, body: str) -> None:
+        await send_paced(lambda: self.graph.send_text(number, body), self.rate_limit_waits)
+
+    async def handle(self, inbound: Inbound) -> None:
+        """Handle one message once: repeated webhook deliveries of it are ignored."""
+        now = utcnow()
+        if not await record_inbound(self.uow(), inbound.message_id, inbound.number, now=now):
+            log.info("repeated delivery of %s ignored", inbound.message_id)
+            return
+        registration = await get_or_register(
+            self.uow(),
+            ChannelIdentity(whatsapp_number=inbound.number),
+            language=language_of_number(inbound.number),
+            display_name=inbound.name,
+            welcome_credits=self.settings.welcome_credits,
+            now=now,
+        )
+        account = registration.account
+        await self._send_held(inbound.number)
+        if registration.created:
+            await self.say(inbound.number, self._welcome(account, created=True))
+        try:
+            await self._dispatch(inbound, account)
+        except (ServiceError, UnknownPlan) as error:
+            await self.say(inbound.number, chat.error_text(error, account.language))
+
+    async def _send_held(self, number: str) -> None:
+        """Send what was held while the 24-hour window was closed; it is open again now."""
+        held = await take_held_messages(
+            self.uow(),
+            number,
+            now=utcnow(),
+            max_age=timedelta(days=self.settings.retention_days),
+        )
+        if held:
+            await self.say(number, "\n\n".join(held)[:4096])
+
+    def _welcome(self, account: Account, *, created: bool) -> str:
+        return chat.welcome_text(
+            account.display_name,
+            account.balance,
+            created=created,
+            welcome_credits=self.settings.welcome_credits,
+            credit_price_rp=self.settings.credit_price_rp,
+            language=account.language,
+        )
+
+    async def _dispatch(self, inbound: Inbound, account: Account) -> None:
+        if inbound.kind is Kind.TEXT:
+            await self._on_text(inbound, account)
+        elif inbound.kind in (Kind.IMAGE, Kind.DOCUMENT):
+            await self._on_media(inbound, account)
+        elif inbound.kind in (Kind.LIST_REPLY, Kind.BUTTON_REPLY):
+            await self._on_choice(inbound, account)
+        else:
+            await self.say(inbound.number, text("wa.unsupported", account.language))
+
+    # --- text commands -------------------------------------------------------------------
+
+    async def _on_text(self, inbound: Inbound, account: Account) -> None:
+        word = inbound.text.strip().lstrip("/").split(maxsplit=1)
+        command = COMMANDS.get(word[0].lower()) if word else None
+        language = account.language
+        if command == "stats":
+            stats = await account_stats(
+                self.uow(), account.id, zone=self.settings.zone, now=utcnow()
+            )
+            reply = chat.stats_text(stats, language, credit_price_rp=self.settings.credit_price_rp)
+        elif command == "balance":
+            stats = await account_stats(
+                self.uow(), account.id, zone=self.settings.zone, now=utcnow()
+            )
+            reply = self._balance_text(stats.balance, stats.plan, stats.quota_left_today, language)
+        elif command == "help":
+            reply = "\n\n".join(
+                [
+                    chat.help_text(language, retention_days=self.settings.retention_days),
+                    text("wa.commands", language),
+                ]
+            )
+        elif command == "subscribe":
+            await self._offer_plans(inbound.number, account)
+            return
+        elif command == "link":
+            code = await issue_link_code(self.uow(), account.id, now=utcnow())
+            reply = text("wa.link.code", language, code=code)
+        elif looks_like_link_code(inbound.text):
+            await redeem_link_code(self.uow(), inbound.text, account.id, now=utcnow())
+            reply = text("chat.link.done", language)
+        else:
+            reply = "\n".join([text("wa.unsupported", language), text("wa.commands", language)])
+        await self.say(inbound.number, reply)
+
+    def _balance_text(
+        self, balance: int, plan: PlanCode | None, quota_left: int, language: str
+    ) -> str:
+        lines = [
+            text(
+                "chat.welcome.balance",
+                language,
+                balance=chat.money(balance, language),
+                credit_rp=chat.money(self.settings.credit_price_rp, language),
+            )
+        ]
+        if plan is not None:
+            lines.append(
+                text("chat.stats.plan", language, plan=plan.value.title(), left=quota_left)
+            )
+        return "\n".join(lines)
+
+    async def _offer_plans(self, number: str, account: Account) -> None:
+        language = account.language
+        status = await current_plan(self.uow(), account.id, utcnow())
+        body = "\n\n".join(
+            [
+                chat.plans_text(status, language, zone=self.settings.zone),
+                text("wa.plans.pay_hint", language),
+            ]
+        )
+        rows = [
+            ListRow(
+                f"{PLAN_ROW}:{code.value}",
+                code.value.title(),
+                text(
+                    "wa.plans.row",
+                    language,
+                    credits=chat.money(
+                        plan_price_credits(PLANS[code], self.settings.credit_price_rp), language
+                    ),
+                ),
+            )
+            for code in (PlanCode.STARTER, PlanCode.PRO)
+        ]
+        if status is not None and not status.cancelled:
+            rows.append(
+                ListRow(
+                    f"{PLAN_ROW}:{STOP_PLAN}",
+                    text("wa.plans.stop_row", language),
+                    text("wa.plans.stop_row_desc", language),
+                )
+            )
+        await send_paced(
+            lambda: self.graph.send_list(
+                number,
+                body=body,
+                button=text("wa.plans.button", language),
+                section=text("wa.plans.section", language),
+                rows=rows,
+            ),
+            self.rate_limit_waits,
+        )
+
+    # --- files in, quote out ---------------------------------------------------------------
+
+    def _limit_bytes(self, inbound: Inbound) -> int:
+        if inbound.kind is Kind.IMAGE or inbound.mime_type.startswith("image/"):
+            return self.settings.max_image_mb * 2**20
+        return self.settings.max_upload_mb * 2**20
+
+    async def _on_media(self, inbound: Inbound, account: Account) -> None:
+        """Fetch the file in the Cloud API's two steps and add it to the person's gathering."""
+        if inbound.kind is Kind.DOCUMENT and not (
+            inbound.mime_type.startswith("image/") or inbound.mime_type in ZIP_TYPES
+        ):
+            await self.say(inbound.number, text("wa.unsupported", account.language))
+            return
+        directory = self.settings.data_dir / "inbox" / str(account.id) / secrets.token_hex(8)
+        directory.mkdir(parents=True, exist_ok=True)
+        name = Path(inbound.filename).name or f"whatsapp-{inbound.media_id}"
+        destination = directory / "upload"
+        limit = self._limit_bytes(inbound)
+        try:
+            info = await self.graph.media_info(inbound.media_id)
+            await self.graph.download(info, destination, max_bytes=limit)
+        except MediaTooLarge:
+            await self.say(
+                inbound.number, chat.file_too_large_text(limit // 2**20, account.language)
+            )
+            return
+        self.gatherer.add(
+            inbound.number,
+            Arrival(account.id, account.language, ReceivedFile(name=name, path=destination)),
+        )
+
+    async def _quote_gathered(self, number: Hashable, arrivals: list[Arrival]) -> None:
+        """Quote the files that came in a row as one upload, as an interactive list."""
+        assert isinstance(number, str)
+        account_id, language = arrivals[-1].account_id, arrivals[-1].language
+        try:
+            offer = await quote_upload(
+                self.uow(),
+                account_id,
+                [arrival.file for arrival in arrivals],
+                data_dir=self.settings.data_dir,
+                limits=self.settings.intake_limits(),
+                archive_limits=self.settings.archive_limits(),
+                channel=CHANNEL,
+                chat={"number": number, "language": language},
+                ttl=timedelta(minutes=self.settings.quote_ttl_minutes),
+                zone=self.settings.zone,
+                now=utcnow(),
+            )
+        except ServiceError as error:
+            await self.say(number, chat.error_text(error, language))
+            return
+        await self._send_quote(number, offer, language)
+
+    async def _send_quote(self, number: str, offer: QuoteOffer, language: str) -> None:
+        rows = [
+            ListRow(
+                f"{QUOTE_ROW}:{offer.quote_id}:{tier_offer.price.tier.value}",
+                chat.tier_label(tier_offer, language),
+                text(
+                    "wa.quote.row",
+                    language,
+                    credits=chat.money(tier_offer.price.credits, language),
+                    rupiah=chat.money(
+                        tier_offer.price.credits * self.settings.credit_price_rp, language
+                    ),
+                )
+                + (f" · {text('wa.quote.row_plan', language)}" if tier_offer.in_plan else ""),
+            )
+            for tier_offer in offer.tiers
+        ]
+        rows.append(
+            ListRow(
+                f"{QUOTE_ROW}:{offer.quote_id}:{CANCEL}",
+                chat.cancel_label(language),
+                text("wa.quote.cancel_row", language),
+            )
+        )
+        body = chat.quote_text(offer, language, credit_price_rp=self.settings.credit_price_rp)
+        await send_paced(
+            lambda: self.graph.send_list(
+                number,
+                body=body,
+                button=text("wa.quote.button", language),
+                section=text("wa.quote.section", language),
+                rows=rows,
+            ),
+            self.rate_limit_waits,
+        )
+
+    # --- choices from list messages ---------------------------------------------------------
+
+    async def _on_choice(self, inbound: Inbound, account: Account) -> None:
+        kind, _, rest = inbound.text.partition(":")
+        if kind == QUOTE_ROW:
+            quote_id, _, choice = rest.rpartition(":")
+            await self._on_tier(inbound.number, account, quote_id, choice)
+        elif kind == PLAN_ROW:
+            await self._on_plan(inbound, account, rest)
+        else:
+            await self.say(inbound.number, text("chat.error.quote_not_found", account.language))
+
+    async def _on_tier(self, number: str, account: Account, quote_id: str, choice: str) -> None:
+        """Accept the quote for the chosen tier (once, however often it is chosen) and queue it."""
+        language = account.language
+        if choice == CANCEL:
+            await cancel_quote(self.uow(), quote_id, account.id, utcnow())
+            await self.say(number, text("chat.quote.cancelled", language))
+            return
+        try:
+            tier = Tier(choice)
+        except ValueError:
+            await self.say(number, text("chat.error.quote_not_found", language))
+            return
+        accepted = await accept_quote(
+            self.uow(), quote_id, account.id, tier, zone=self.settings.zone, now=utcnow()
+        )
+        queued = await self.submit(accepted)
+        reply = chat.accepted_text(accepted, language)
+        if not queued:
+            reply += "\n" + text("chat.accepted.queue_delayed", language)
+        await self.say(number, reply)
+
+    async def _on_plan(self, inbound: Inbound, account: Account, choice: str) -> None:
+        language = account.language
+        if choice == STOP_PLAN:
+            status = await cancel(self.uow(), account.id, now=utcnow())
+            reply = chat.plan_cancelled_text(status, language, zone=self.settings.zone)
+        else:
+            status = await buy_plan_with_credits(
+                self.uow(),
+                account.id,
+                choice,
+                credit_price_rp=self.settings.credit_price_rp,
+                # The reply's message id: a repeated delivery of it never pays twice.
+                request_key=f"wa:{inbound.message_id}",
+                now=utcnow(),
+            )
+            reply = chat.plan_started_text(status, language, zone=self.settings.zone)
+        await self.say(inbound.number, reply)

@@ -1,0 +1,67 @@
+"""WhatsApp conversation state: repeated webhook deliveries, and the 24-hour reply window.
+
+The Cloud API accepts free-form messages only within 24 hours of the person's last message;
+after that only pre-approved templates. The service uses none, so a message due outside the
+window is held and sent when the person writes again, which reopens the window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from db.uow import UnitOfWork
+
+REPLY_WINDOW = timedelta(hours=24)
+# Meta retries an unacknowledged notification for up to 7 days; ids older than that cannot
+# come back, so they are forgotten.
+DEDUP_MEMORY = timedelta(days=7)
+
+
+async def record_inbound(uow: UnitOfWork, message_id: str, number: str, *, now: datetime) -> bool:
+    """Note a message and that its sender opened the window; False for a repeated delivery."""
+    async with uow:
+        if not await uow.whatsapp.record_inbound(message_id, now):
+            return False
+        await uow.whatsapp.touch_contact(number, now)
+        await uow.commit()
+    return True
+
+
+async def forget_inbound(uow: UnitOfWork, message_id: str) -> None:
+    """Let a message be handled again (its handling failed before anything was shown)."""
+    async with uow:
+        await uow.whatsapp.forget_inbound(message_id)
+        await uow.commit()
+
+
+async def prune(uow: UnitOfWork, *, now: datetime, retention: timedelta) -> int:
+    """Forget message ids Meta can no longer repeat, and held messages whose links expired."""
+    async with uow:
+        removed = await uow.whatsapp.prune_inbound(now - DEDUP_MEMORY)
+        removed += await uow.whatsapp.prune_held(now - retention)
+        await uow.commit()
+    return removed
+
+
+async def window_open(uow: UnitOfWork, number: str, *, now: datetime) -> bool:
+    """Whether a free-form message to `number` is allowed now."""
+    async with uow:
+        last = await uow.whatsapp.last_inbound(number)
+    return last is not None and now - last < REPLY_WINDOW
+
+
+async def hold_message(uow: UnitOfWork, number: str, body: str, *, now: datetime) -> None:
+    """Keep a message for when the window reopens."""
+    async with uow:
+        await uow.whatsapp.hold(number, body, now)
+        await uow.commit()
+
+
+async def take_held_messages(
+    uow: UnitOfWork, number: str, *, now: datetime, max_age: timedelta
+) -> list[str]:
+    """The number's held messages, oldest first, no older than `max_age`; removed once taken."""
+    async with uow:
+        bodies = await uow.whatsapp.take_held(number, now - max_age)
+        await uow.commit()
+    return list(bodies)
