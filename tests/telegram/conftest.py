@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import itertools
 import zipfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,23 +100,30 @@ def button(message: ChatMessage, prefix: str) -> str:
     raise AssertionError(f"no button {prefix!r} in {message.buttons()}")
 
 
-@pytest.fixture
-async def telegram(tmp_path, database_url, make_uow):
+@asynccontextmanager
+async def running_bot(tmp_path, database_url, make_uow, **extra) -> AsyncIterator[Harness]:
     if not (MODELS / "selfie_segmentation.onnx").is_file():
         pytest.skip(f"the shared models are not at {MODELS}")
     async with FakeBotApi() as api:
-        settings = service_settings(
-            tmp_path,
-            database_url,
-            telegram_bot_token=TOKEN,
-            telegram_api_url=api.base_url,
-            telegram_file_url=api.base_file_url,
-            gather_seconds=0.3,
-            telegram_poll_seconds=1,
-            telegram_progress_seconds=0,
-            welcome_credits=30,
-            admin_ids="9001",
-        )
+        values = {
+            "telegram_bot_token": TOKEN,
+            "telegram_api_url": api.base_url,
+            "telegram_file_url": api.base_file_url,
+            "gather_seconds": 0.3,
+            "telegram_poll_seconds": 1,
+            "telegram_progress_seconds": 0,
+            "welcome_credits": 30,
+            "admin_ids": "9001",
+            **extra,
+        }
+        settings = service_settings(tmp_path, database_url, **values)
         app = build_web_app(settings)
         async with TestClient(TestServer(app)) as client:
             yield Harness(api, settings, make_uow, client, itertools.count(1))
+
+
+@pytest.fixture
+async def telegram(tmp_path, database_url, make_uow) -> AsyncIterator[Harness]:
+    """The bot polling the fake Bot API."""
+    async with running_bot(tmp_path, database_url, make_uow) as harness:
+        yield harness
