@@ -58,7 +58,10 @@ class Pipeline:
     delivery: RecordingDelivery
 
     def worker(self, threads: int = 2, queues: set[str] | None = None) -> dramatiq.Worker:
-        worker = dramatiq.Worker(self.broker, worker_threads=threads, queues=queues)
+        # A short poll makes stopping a worker quick; tests start and stop many.
+        worker = dramatiq.Worker(
+            self.broker, worker_threads=threads, queues=queues, worker_timeout=100
+        )
         worker.start()
         return worker
 
