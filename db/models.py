@@ -283,6 +283,8 @@ class WhatsAppContact(Base):
 
     number: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_inbound_at: Mapped[datetime]
+    # The last progress text, so that every batch of one person together keeps WhatsApp's pace.
+    last_progress_at: Mapped[datetime | None]
 
 
 class WhatsAppHeld(Base):

@@ -632,6 +632,23 @@ class WhatsAppRepository(_Repository):
         contact = await self.session.get(WhatsAppContact, number)
         return contact.last_inbound_at if contact else None
 
+    async def claim_progress(self, number: str, now: datetime, not_since: datetime) -> bool:
+        """Allow one progress text per interval to a number, across every worker."""
+        result = await self.session.execute(
+            update(WhatsAppContact)
+            .where(
+                WhatsAppContact.number == number,
+                or_(
+                    WhatsAppContact.last_progress_at.is_(None),
+                    WhatsAppContact.last_progress_at < not_since,
+                ),
+            )
+            .values(last_progress_at=now)
+            .returning(WhatsAppContact.number)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
     async def hold(self, number: str, body: str, now: datetime) -> None:
         self.session.add(WhatsAppHeld(number=number, body=body, created_at=now))
         await self.session.flush()

@@ -50,6 +50,16 @@ async def window_open(uow: UnitOfWork, number: str, *, now: datetime) -> bool:
     return last is not None and now - last < REPLY_WINDOW
 
 
+async def claim_progress_slot(
+    uow: UnitOfWork, number: str, *, now: datetime, interval: timedelta
+) -> bool:
+    """Whether a progress text may go to `number` now (one per `interval`, all batches)."""
+    async with uow:
+        claimed = await uow.whatsapp.claim_progress(number, now, now - interval)
+        await uow.commit()
+    return claimed
+
+
 async def hold_message(uow: UnitOfWork, number: str, body: str, *, now: datetime) -> None:
     """Keep a message for when the window reopens."""
     async with uow:

@@ -16,7 +16,7 @@ from pathlib import Path
 from bot import chat
 from bot.gathering import Gatherer
 from bot.messages import text
-from bot.whatsapp.graph import GraphClient, ListRow, MediaTooLarge, send_paced
+from bot.whatsapp.graph import GraphClient, GraphError, ListRow, MediaTooLarge, send_paced
 from bot.whatsapp.updates import Inbound, Kind
 from db.models import Account
 from db.uow import UnitOfWork
@@ -31,7 +31,7 @@ from services.settings import Settings
 from services.stats import account_stats
 from services.subscriptions import buy_plan_with_credits, cancel, current_plan, plan_price_credits
 from services.uploads import ReceivedFile, quote_upload
-from services.whatsapp import record_inbound, take_held_messages
+from services.whatsapp import hold_message, record_inbound, take_held_messages
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,14 @@ class Conversation:
             now=utcnow(),
             max_age=timedelta(days=self.settings.retention_days),
         )
-        if held:
+        if not held:
+            return
+        try:
             await self.say(number, "\n\n".join(held)[:4096])
+        except BaseException:
+            for body in held:  # keep them for the next message
+                await hold_message(self.uow(), number, body, now=utcnow())
+            raise
 
     def _welcome(self, account: Account, *, created: bool) -> str:
         return chat.welcome_text(
@@ -275,6 +281,12 @@ class Conversation:
             await self.say(
                 inbound.number, chat.file_too_large_text(limit // 2**20, account.language)
             )
+            return
+        except GraphError as error:
+            if error.status >= 500:
+                raise  # WhatsApp's trouble: the webhook fails and Meta delivers it again
+            # The media is gone (ids expire) or refused: only the person can send it again.
+            await self.say(inbound.number, text("wa.media.failed", account.language))
             return
         self.gatherer.add(
             inbound.number,

@@ -33,13 +33,17 @@ from services.clock import utcnow
 from services.downloads import result_link_token
 from services.imaging.preview import white_preview
 from services.settings import Settings
-from services.whatsapp import hold_message, window_open
+from services.whatsapp import claim_progress_slot, hold_message, window_open
 from workers.delivery import Chat, DeliveryError
 
 log = logging.getLogger(__name__)
 
-# WhatsApp's pair rate limit: about one message every 6 seconds to the same person.
-PROGRESS_INTERVAL = timedelta(seconds=6)
+# WhatsApp's pair rate limit: about one message every 6 seconds to the same person. Every
+# progress text to one number, whatever its batch, keeps that pace (claimed in the database,
+# so it holds across worker processes); one batch speaks every 20 seconds at most, since each
+# update is a new message in the chat rather than an edit.
+PAIR_INTERVAL = timedelta(seconds=6)
+PROGRESS_INTERVAL = timedelta(seconds=20)
 DOWNLOAD_PATH = "/d/"
 
 
@@ -128,6 +132,8 @@ class WhatsAppDelivery:
         """Send progress as a short new text (WhatsApp cannot edit); dropped outside the window."""
         number = str(chat["number"])
         if not await window_open(self.uow(), number, now=utcnow()):
+            return
+        if not await claim_progress_slot(self.uow(), number, now=utcnow(), interval=PAIR_INTERVAL):
             return
         try:
             async with self._client() as client:

@@ -114,3 +114,11 @@ async def test_subscribe_offers_plans_and_a_choice_pays_once_from_credits(channe
     async with uow:
         account = await uow.accounts.get(registration.account.id)
     assert account.balance == 2000 - 990
+
+
+async def test_media_that_whatsapp_no_longer_has_asks_for_the_file_again(channel):
+    await reply_to(channel, payloads.text("hai"))
+
+    [reply] = await reply_to(channel, payloads.image("999999"))
+
+    assert "kirim ulang" in reply["text"]["body"]

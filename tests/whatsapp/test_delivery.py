@@ -102,6 +102,18 @@ async def test_pair_rate_limit_is_waited_out_for_results_and_skipped_for_progres
     await delivery.send_text(CHAT, "✅ Done")
 
     assert [m["text"]["body"] for m in graph_api.sent] == ["✅ Done"]
+
+
+async def test_progress_of_all_batches_of_one_person_keeps_six_seconds_apart(
+    delivery, graph_api, make_uow
+):
+    await record_inbound(make_uow(), "wamid.in4", NUMBER, now=utcnow())
+    other_batch = {**CHAT, "batch_id": 6}
+
+    await delivery.edit_status(CHAT, "⏳ 1 / 4")
+    await delivery.edit_status(other_batch, "⏳ 1 / 9")
+
+    assert [m["text"]["body"] for m in graph_api.sent] == ["⏳ 1 / 4"]
     assert delivery.progress_interval >= timedelta(seconds=6)
 
 

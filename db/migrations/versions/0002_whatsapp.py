@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-24 20:19:44.587394
+Create Date: 2026-11-24 20:19:44
 """
 
 from collections.abc import Sequence
@@ -24,6 +24,7 @@ def upgrade() -> None:
     op.create_table('whatsapp_contacts',
     sa.Column('number', sa.String(length=32), nullable=False),
     sa.Column('last_inbound_at', db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_progress_at', db.models.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('number', name=op.f('pk_whatsapp_contacts'))
     )
     op.create_table('whatsapp_held',
