@@ -60,6 +60,7 @@ class FakeBotApi:
         self.calls: list[Call] = []
         self.messages: dict[tuple[int, int], ChatMessage] = {}
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
+        self.callback_queries: list[str] = []  # ids of the button taps pushed
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -103,6 +104,8 @@ class FakeBotApi:
     def push(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates; the update_id is assigned here unless given."""
         update.setdefault("update_id", next(self._update_ids))
+        if "callback_query" in update:
+            self.callback_queries.append(update["callback_query"]["id"])
         self._updates.append(update)
         self._new_update.set()
         return update
@@ -111,6 +114,11 @@ class FakeBotApi:
 
     def called(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
+
+    def unanswered(self) -> list[str]:
+        """Ids of button taps the bot has not answered (the client would show a spinner)."""
+        answered = {c.params["callback_query_id"] for c in self.called("answerCallbackQuery")}
+        return [query_id for query_id in self.callback_queries if query_id not in answered]
 
     def sent_to(self, chat_id: int) -> list[ChatMessage]:
         return [m for (chat, _), m in sorted(self.messages.items()) if chat == chat_id]

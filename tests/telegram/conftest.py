@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import zipfile
@@ -85,6 +86,22 @@ class Harness:
         )
         return calls[0].params  # type: ignore[no-any-return]
 
+    async def delivered(self, account_telegram_id: int) -> None:
+        """Wait until every batch of the person is recorded as delivered."""
+
+        async def all_delivered() -> bool:
+            async with self.uow() as uow:
+                account = await uow.accounts.by_telegram_id(account_telegram_id)
+                assert account is not None
+                batches = await uow.batches.for_account(account.id)
+                return bool(batches) and all(b.delivered_at is not None for b in batches)
+
+        for _ in range(500):
+            if await all_delivered():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("batches not recorded as delivered")
+
     async def balance(self, account_telegram_id: int) -> int:
         async with self.uow() as uow:
             account = await uow.accounts.by_telegram_id(account_telegram_id)
@@ -127,3 +144,7 @@ async def telegram(tmp_path, database_url, make_uow) -> AsyncIterator[Harness]:
     """The bot polling the fake Bot API."""
     async with running_bot(tmp_path, database_url, make_uow) as harness:
         yield harness
+        # Every button tap of every scenario must have been answered.
+        await harness.api.wait_for(
+            lambda: not harness.api.unanswered(), within=10, what="answers to every tap"
+        )

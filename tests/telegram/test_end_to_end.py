@@ -129,3 +129,100 @@ async def test_not_enough_credits_charges_nothing_and_offers_buy(telegram: Harne
         account = await uow.accounts.by_telegram_id(sari.user_id)
         assert account is not None
         assert await uow.batches.for_account(account.id) == []
+
+
+async def test_tap_on_a_cancelled_quote_is_answered_and_charges_nothing(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person()
+    api.push(sari.photo(api, photo_bytes()))
+    quote = await telegram.quote_for(sari)
+    quote_data = button(quote, "q:").rsplit(":", 1)[0]
+    cancelled = telegram.tap(sari, quote, f"{quote_data}:cancel")
+    await telegram.answered(cancelled)
+
+    stale = telegram.tap(sari, quote, f"{quote_data}:basic")
+
+    answer = await telegram.answered(stale)
+    assert "sudah dipakai" in answer["text"]
+    assert "Dibatalkan" in (quote.text or "")
+    assert await telegram.balance(sari.user_id) == 30
+
+
+async def test_progress_is_shown_by_editing_the_quote_message(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person(language="en")
+    for _ in range(3):
+        api.push(sari.photo(api, photo_bytes((64, 48)), media_group_id="album-3"))
+    quote = await telegram.quote_for(sari)
+    telegram.tap(sari, quote, button(quote, "q:").rsplit(":", 1)[0] + ":basic")
+
+    await api.wait_for(lambda: [m for m in api.sent_to(sari.user_id) if m.document])
+
+    # Edited into the charge confirmation, then into progress as images finished
+    assert quote.edits >= 3
+    assert "Processing images:" in (quote.text or "")
+    assert not quote.buttons()
+
+
+async def test_results_are_resent_from_history_while_kept(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person()
+    api.push(sari.photo(api, photo_bytes()))
+    quote = await telegram.quote_for(sari)
+    telegram.tap(sari, quote, button(quote, "q:").rsplit(":", 1)[0] + ":basic")
+    first = await api.wait_for(lambda: [m for m in api.sent_to(sari.user_id) if m.document])
+    await telegram.delivered(sari.user_id)
+
+    api.push(sari.command("/history"))
+    history = await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if "Riwayat" in (m.text or "")]
+    )
+    query = telegram.tap(sari, history[0], button(history[0], "h:"))
+    await telegram.answered(query)
+
+    documents = await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if m.document][1:], what="the re-send"
+    )
+    assert documents[0].document[1] == first[0].document[1]
+
+
+async def test_white_background_setting_gives_an_opaque_result(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person()
+    api.push(sari.command("/settings"))
+    panel = await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if "Pengaturan" in (m.text or "")]
+    )
+    await telegram.answered(telegram.tap(sari, panel[0], "set:bg:white"))
+    assert "Latar: white" in (panel[0].text or "")
+
+    api.push(sari.photo(api, photo_bytes((120, 80))))
+    quote = await telegram.quote_for(sari)
+    telegram.tap(sari, quote, button(quote, "q:").rsplit(":", 1)[0] + ":basic")
+    documents = await api.wait_for(lambda: [m for m in api.sent_to(sari.user_id) if m.document])
+
+    with Image.open(io.BytesIO(documents[0].document[1])) as result:
+        assert (result.mode, result.size) == ("RGB", (120, 80))
+
+
+async def test_plan_bought_with_stars_covers_the_next_quote(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person(language="en")
+    api.push(sari.command("/subscribe"))
+    plans = await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if "Plans" in (m.text or "")]
+    )
+    telegram.tap(sari, plans[0], "plan:starter")
+    invoice = (await api.wait_for(lambda: api.called("sendInvoice")))[0]
+    assert invoice.params["payload"] == "plan:starter:480"
+
+    api.push(sari.paid("plan:starter:480", 480, "tg-plan-1"))
+    await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if "Starter plan is active" in (m.text or "")]
+    )
+    api.push(sari.photo(api, photo_bytes()))
+    quote = await telegram.quote_for(sari)
+
+    assert "★ Basic" in (quote.text or "")
+    assert "Today's quota: 50 more images" in (quote.text or "")
+    assert await telegram.balance(sari.user_id) == 30
