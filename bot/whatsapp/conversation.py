@@ -71,6 +71,7 @@ class Arrival:
     account_id: int
     language: str
     file: ReceivedFile
+    compressed: bool  # sent as a photo, which WhatsApp recompresses, rather than a document
 
 
 class Conversation:
@@ -290,7 +291,12 @@ class Conversation:
             return
         self.gatherer.add(
             inbound.number,
-            Arrival(account.id, account.language, ReceivedFile(name=name, path=destination)),
+            Arrival(
+                account.id,
+                account.language,
+                ReceivedFile(name=name, path=destination),
+                compressed=inbound.kind is Kind.IMAGE,
+            ),
         )
 
     async def _quote_gathered(self, number: Hashable, arrivals: list[Arrival]) -> None:
@@ -314,9 +320,12 @@ class Conversation:
         except ServiceError as error:
             await self.say(number, chat.error_text(error, language))
             return
-        await self._send_quote(number, offer, language)
+        compressed = any(arrival.compressed for arrival in arrivals)
+        await self._send_quote(number, offer, language, compressed_photos=compressed)
 
-    async def _send_quote(self, number: str, offer: QuoteOffer, language: str) -> None:
+    async def _send_quote(
+        self, number: str, offer: QuoteOffer, language: str, *, compressed_photos: bool
+    ) -> None:
         rows = [
             ListRow(
                 f"{QUOTE_ROW}:{offer.quote_id}:{tier_offer.price.tier.value}",
@@ -340,7 +349,12 @@ class Conversation:
                 text("wa.quote.cancel_row", language),
             )
         )
-        body = chat.quote_text(offer, language, credit_price_rp=self.settings.credit_price_rp)
+        body = chat.quote_text(
+            offer,
+            language,
+            credit_price_rp=self.settings.credit_price_rp,
+            compressed_photos=compressed_photos,
+        )
         await send_paced(
             lambda: self.graph.send_list(
                 number,

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -50,11 +50,11 @@ DOWNLOAD_PATH = "/d/"
 @dataclass(frozen=True, slots=True)
 class WhatsAppConfig:
     api_url: str
-    token: str
+    token: str = field(repr=False)
     phone_number_id: str
     public_base_url: str
     data_dir: Path
-    link_secret: bytes
+    link_secret: bytes = field(repr=False)
     link_ttl: timedelta  # the retention period: a link lives as long as its file
 
 

@@ -141,7 +141,8 @@ async def test_zip_in_gives_a_zip_link_out(channel):
     media_id = channel.api.add_media(archive, "application/zip", "produk.zip")
 
     quote = await quote_for(channel, payloads.document(media_id, "produk.zip", "application/zip"))
-    assert "2" in quote["interactive"]["body"]["text"]
+    assert "2 gambar" in quote["interactive"]["body"]["text"]
+    assert "💡" not in quote["interactive"]["body"]["text"]  # files are sent at full resolution
     after = len(channel.api.sent)
     await choose(channel, quote, "basic")
     message, url = await wait_for_link(channel, after)
@@ -161,7 +162,9 @@ async def test_several_images_in_a_row_get_one_quote(channel):
     await channel.send(payloads.image(first))
     quote = await quote_for(channel, payloads.image(second))
 
-    assert "2" in quote["interactive"]["body"]["text"]
+    body = quote["interactive"]["body"]["text"]
+    assert "2 gambar" in body
+    assert "💡" in body  # photos are recompressed by WhatsApp: files keep full resolution
     assert sum(1 for m in channel.api.sent if m["type"] == "interactive") == 1
 
 
