@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import build_web_app
+from bot.channels import build_deliveries
+from tests.api.conftest import service_settings
 from tests.whatsapp import payloads
 from tests.whatsapp.conftest import APP_SECRET, NUMBER, PHONE_NUMBER_ID, VERIFY_TOKEN
 
@@ -51,3 +56,31 @@ async def test_status_notifications_are_acknowledged_and_ignored(channel):
 
     assert response.status == 200
     assert channel.api.sent == []
+
+
+async def test_without_whatsapp_settings_there_is_no_webhook_and_links_open_nothing(
+    tmp_path, database_url
+):
+    app = build_web_app(service_settings(tmp_path, database_url))
+    async with TestClient(TestServer(app)) as client:
+        webhook = await client.post("/whatsapp/webhook", data=b"{}")
+        link = await client.get("/d/eyJ9.c2ln")
+
+    assert (webhook.status, link.status) == (404, 404)
+    settings = service_settings(tmp_path, database_url)
+    assert "whatsapp" not in build_deliveries(settings, lambda: None)  # type: ignore[arg-type,return-value]
+
+
+def test_worker_processes_get_a_whatsapp_delivery_when_it_is_configured(tmp_path):
+    settings = service_settings(
+        tmp_path,
+        "sqlite+aiosqlite:///unused.sqlite3",
+        whatsapp_access_token="token",
+        whatsapp_phone_number_id="1",
+        whatsapp_app_secret="secret",
+        whatsapp_verify_token="verify",
+    )
+
+    deliveries = build_deliveries(settings, lambda: None)  # type: ignore[arg-type,return-value]
+
+    assert deliveries["whatsapp"].progress_interval.total_seconds() >= 6
