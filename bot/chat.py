@@ -12,14 +12,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.messages import reason, text
+from bot.messages import MESSAGES, reason, text
 from services.billing import AcceptedBatch, QuoteOffer, TierOffer
 from services.errors import CannotAfford, ServiceError
 from services.history import BatchView
 from services.imaging.compose import InvalidOptions, OutputOptions
 from services.metrics import ServiceMetrics
 from services.plans import PLANS, CannotPay, PlanCode, UnknownPlan
-from services.pricing import Tier
+from services.pricing import BatchTooLarge, Tier
 from services.stats import AccountStats
 from services.subscriptions import PlanStatus
 from services.uploads import NothingToProcess
@@ -181,17 +181,15 @@ def error_text(error: BaseException, language: str) -> str:
         return text("chat.error.unknown_plan", language)
     if isinstance(error, InvalidOptions):
         return text("chat.error.invalid_options", language, detail=str(error))
+    if isinstance(error, BatchTooLarge):
+        return text("chat.error.too_many_images", language)
     if isinstance(error, ServiceError):
-        key = f"chat.error.{error.code}"
-        try:
-            return text(key, language)
-        except KeyError:
+        if f"chat.error.{error.code}" in MESSAGES:
+            return text(f"chat.error.{error.code}", language)
+        if f"reason.{error.code}" in MESSAGES:
             # Refusals of the intake (ImageRejected, ArchiveRejected) carry a reason code.
-            return (
-                text("chat.error.nothing_to_process", language)
-                + "\n"
-                + reason(error.code, language)
-            )
+            lines = [text("chat.error.nothing_to_process", language), reason(error.code, language)]
+            return "\n".join(lines)
     return text("chat.error.generic", language)
 
 

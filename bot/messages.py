@@ -186,6 +186,24 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "Akun ini sudah punya kredit atau riwayat; tidak bisa digabung.",
         "en": "This account already has credits or history; it cannot be merged.",
     },
+    "chat.error.payment_not_found": {
+        "id": "Pembayaran tidak ditemukan.",
+        "en": "Payment not found.",
+    },
+    "chat.error.payment_already_refunded": {
+        "id": "Pembayaran ini sudah dikembalikan.",
+        "en": "This payment was already refunded.",
+    },
+    "tg.upload_too_large": {
+        "id": (
+            "Hasil {name} ({size_mb} MB) melebihi batas kirim Telegram {limit_mb} MB. "
+            "Unduh lewat API HTTP (/apikey) atau kirim gambar beresolusi lebih kecil."
+        ),
+        "en": (
+            "The result {name} ({size_mb} MB) is over Telegram's {limit_mb} MB upload limit. "
+            "Download it over the HTTP API (/apikey) or send a smaller image."
+        ),
+    },
     "chat.error.link_code_error": {
         "id": "Kode tautan tidak bisa dipakai.",
         "en": "The link code cannot be used.",

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from telegram import InputFile
+from telegram.constants import FileSizeLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
 
+from bot.messages import text
 from services.settings import Settings
 from workers.delivery import Chat, DeliveryError
 
@@ -42,6 +44,12 @@ class TelegramDelivery:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.progress_interval = timedelta(seconds=settings.telegram_progress_seconds)
+        # A local Bot API server takes uploads up to 2000 MB; the public one up to 50 MB.
+        self.upload_limit: int = (
+            FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE
+            if settings.telegram_local_mode
+            else FileSizeLimit.FILESIZE_UPLOAD
+        )
         self._bots: dict[asyncio.AbstractEventLoop, ExtBot[Any]] = {}
 
     async def _bot(self) -> ExtBot[Any]:
@@ -80,6 +88,21 @@ class TelegramDelivery:
     async def send_document(
         self, chat: Chat, path: Path, filename: str, caption: str | None = None
     ) -> None:
+        size = (await asyncio.to_thread(path.stat)).st_size
+        if size > self.upload_limit:
+            # Telegram would refuse it on every retry: say so instead of failing the delivery.
+            language = str(chat.get("language", "en"))
+            await self.send_text(
+                chat,
+                text(
+                    "tg.upload_too_large",
+                    language,
+                    name=filename,
+                    size_mb=round(size / 10**6),
+                    limit_mb=round(self.upload_limit / 10**6),
+                ),
+            )
+            return
         bot = await self._bot()
         # Uploaded as bytes even in local mode, where a path would only work on the machine
         # that runs the Bot API server.

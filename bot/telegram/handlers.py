@@ -445,8 +445,11 @@ async def operator_grant(update: Update, context: BotContext) -> None:
             idempotency_key=f"grant:telegram:{message.chat_id}:{message.message_id}",
             now=utcnow(),
         )
-    except (ServiceError, ValueError) as error:
+    except (ServiceError, UnknownPlan) as error:
         await _reply(update, error_text(error, language))
+        return
+    except ValueError as error:  # operators read the reason as it is
+        await _reply(update, str(error))
         return
     await _reply(update, text("chat.admin.granted", language, account=target, balance=balance))
 
@@ -475,8 +478,11 @@ async def operator_set_plan(update: Update, context: BotContext) -> None:
             auto_renew=False,
             now=utcnow(),
         )
-    except (ServiceError, UnknownPlan, ValueError) as error:
+    except (ServiceError, UnknownPlan) as error:
         await _reply(update, error_text(error, language))
+        return
+    except ValueError as error:  # operators read the reason as it is
+        await _reply(update, str(error))
         return
     until = status.period_end.astimezone(context.deps.settings.zone).strftime("%Y-%m-%d")
     await _reply(
@@ -509,8 +515,11 @@ async def operator_refund(update: Update, context: BotContext) -> None:
             raise ValueError("the paying account is no longer on Telegram")
         await context.bot.refund_star_payment(payment.telegram_id, charge_id)
         taken = await record_refund(context.deps.uow(), charge_id, now=utcnow())
-    except (ServiceError, ValueError) as error:
+    except (ServiceError, UnknownPlan) as error:
         await _reply(update, error_text(error, language))
+        return
+    except ValueError as error:  # operators read the reason as it is
+        await _reply(update, str(error))
         return
     except TelegramError as error:
         await _reply(update, f"{text('chat.error.generic', language)} ({error.message})")

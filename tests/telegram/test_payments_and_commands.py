@@ -192,3 +192,31 @@ async def test_bot_token_never_appears_in_logs(captured_logs: io.StringIO, teleg
     assert "getFile" in logs or "Bot API" in logs  # the client did log its requests
     assert TOKEN not in logs
     assert TOKEN.split(":")[1] not in logs
+
+
+async def test_link_shows_a_code_and_refuses_an_unknown_one(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person(language="en")
+    api.push(sari.command("/link"))
+    shown = await _text_containing(telegram, sari.user_id, "Send this code from WhatsApp")
+    code = shown.rsplit(" ", 1)[-1]
+    assert len(code) == 8
+
+    api.push(sari.command("/link ZZZZ2222"))
+
+    assert await _text_containing(telegram, sari.user_id, "Unknown link code")
+
+
+async def test_operator_sets_a_plan_by_command(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person()
+    api.push(sari.command("/start"))
+    await _text_containing(telegram, sari.user_id, "30 kredit gratis")
+    operator = telegram.person(9001, language="en")
+
+    api.push(operator.command(f"/setplan tg:{sari.user_id} pro 30"))
+    await _text_containing(telegram, operator.user_id, "Pro plan until")
+    api.push(sari.command("/subscribe"))
+
+    plans = await _text_containing(telegram, sari.user_id, "Paket Anda: Pro")
+    assert "aktif sampai" in plans
