@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from services.engines.base import ModelMissing
-from services.engines.onnx_local import MODELS, OnnxEngine, Scaling, load_session, pruned_model
+from services.engines.onnx_local import MODELS, OnnxEngine, Scaling, load_session, prepare_model
 from services.engines.registry import EngineCatalog, EngineConfig, UnknownEngine
 from services.engines.remote import RetryPolicy
 from services.imaging.compose import OutputOptions
@@ -141,10 +141,8 @@ def test_pruning_keeps_only_the_nodes_of_the_used_output(tmp_path):
     _two_headed_model(path)
     data = np.linspace(-3, 3, 192, dtype=np.float32).reshape(1, 3, 8, 8)
 
-    pruned = pruned_model(path, "output")
-
-    assert pruned is not None
-    model = onnx.load_from_string(pruned)
+    assert prepare_model(path, "output", tmp_path / "pruned.onnx")
+    model = onnx.load(str(tmp_path / "pruned.onnx"))
     assert [node.op_type for node in model.graph.node] == ["Sigmoid"]
     assert [tensor.name for tensor in model.graph.initializer] == []
     full = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -157,12 +155,14 @@ def test_pruning_by_output_index_and_a_single_output_model_is_left_alone(tmp_pat
     path = tmp_path / "two-headed.onnx"
     _two_headed_model(path)
 
-    by_index = onnx.load_from_string(pruned_model(path, 1) or b"")
+    assert prepare_model(path, 1, tmp_path / "side.onnx")
+    by_index = onnx.load(str(tmp_path / "side.onnx"))
 
     assert [output.name for output in by_index.graph.output] == ["side"]
     single = tmp_path / "single.onnx"
-    single.write_bytes(pruned_model(path, "output") or b"")
-    assert pruned_model(single, 0) is None
+    assert prepare_model(path, "output", single)
+    assert not prepare_model(single, 0, tmp_path / "unchanged.onnx")
+    assert not (tmp_path / "unchanged.onnx").exists()
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -239,3 +239,34 @@ def test_an_unknown_engine_name_fails_loudly_at_start(changes):
 def test_an_unknown_engine_asked_by_name_fails_loudly():
     with pytest.raises(UnknownEngine, match="u2netp"):
         EngineCatalog(_config()).named("u3net")
+
+
+def test_a_float16_model_is_widened_to_float32_with_the_same_results(tmp_path):
+    source = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])
+    result = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4])
+    half = np.array([0.5, 1.5, -2.0, 3.25], np.float16)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["input"], ["narrow"], to=TensorProto.FLOAT16),
+            helper.make_node("Mul", ["narrow", "weights"], ["product"]),
+            helper.make_node("Cast", ["product"], ["output"], to=TensorProto.FLOAT),
+        ],
+        "half",
+        [source],
+        [result],
+        [onnx.numpy_helper.from_array(half, "weights")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "half.onnx"
+    onnx.save(model, str(path))
+    data = np.array([[1.0, 2.0, 3.0, 4.0]], np.float32)
+
+    assert prepare_model(path, 0, tmp_path / "wide.onnx")
+    widened = onnx.load(str(tmp_path / "wide.onnx"))
+
+    assert {tensor.data_type for tensor in widened.graph.initializer} == {TensorProto.FLOAT}
+    casts = [node for node in widened.graph.node if node.op_type == "Cast"]
+    assert {attribute.i for node in casts for attribute in node.attribute} == {TensorProto.FLOAT}
+    (expected,) = ort.InferenceSession(str(path)).run(None, {"input": data})
+    np.testing.assert_allclose(load_session(path, 1, 0).run(None, {"input": data})[0], expected)
