@@ -509,6 +509,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "Paket dibayar dengan kredit dari saldo Anda.",
         "en": "Plans are paid with credits from your balance.",
     },
+    "wa.topup": {
+        "id": "Beli kredit di bot Telegram kami (/buy) lalu tautkan akun dengan *link*, "
+        "atau berlangganan dengan *subscribe*.",
+        "en": "Buy credits in our Telegram bot (/buy) and link the accounts with *link*, "
+        "or subscribe with *subscribe*.",
+    },
     "wa.link.code": {
         "id": "Kirim */link {code}* ke bot Telegram kami dalam 10 menit untuk menautkan akun.",
         "en": "Send */link {code}* to our Telegram bot within 10 minutes to link your accounts.",

@@ -24,7 +24,7 @@ from services.account_links import issue_link_code, looks_like_link_code, redeem
 from services.accounts import ChannelIdentity, get_or_register
 from services.billing import AcceptedBatch, QuoteOffer, accept_quote, cancel_quote
 from services.clock import utcnow
-from services.errors import ServiceError
+from services.errors import CannotAfford, ServiceError
 from services.plans import PLANS, PlanCode, UnknownPlan
 from services.pricing import Tier
 from services.settings import Settings
@@ -72,6 +72,26 @@ class Arrival:
     language: str
     file: ReceivedFile
     compressed: bool  # sent as a photo, which WhatsApp recompresses, rather than a document
+
+
+def error_text(error: BaseException, language: str) -> str:
+    """The shared refusal texts, with WhatsApp's own way to top up (there is no /buy here)."""
+    if not isinstance(error, CannotAfford):
+        return chat.error_text(error, language)
+    decision = error.decision
+    lines = [
+        text(
+            "chat.cannot_afford",
+            language,
+            needed=chat.money(decision.credits_needed, language),
+            balance=chat.money(decision.balance, language),
+            shortfall=chat.money(decision.shortfall, language),
+        )
+    ]
+    if not decision.tier_in_plan:
+        lines.append(text("chat.cannot_afford.not_in_plan", language))
+    lines.append(text("wa.topup", language))
+    return "\n".join(lines)
 
 
 class Conversation:
@@ -122,7 +142,7 @@ class Conversation:
         try:
             await self._dispatch(inbound, account)
         except (ServiceError, UnknownPlan) as error:
-            await self.say(inbound.number, chat.error_text(error, account.language))
+            await self.say(inbound.number, error_text(error, account.language))
 
     async def _send_held(self, number: str) -> None:
         """Send what was held while the 24-hour window was closed; it is open again now."""
@@ -318,7 +338,7 @@ class Conversation:
                 now=utcnow(),
             )
         except ServiceError as error:
-            await self.say(number, chat.error_text(error, language))
+            await self.say(number, error_text(error, language))
             return
         compressed = any(arrival.compressed for arrival in arrivals)
         await self._send_quote(number, offer, language, compressed_photos=compressed)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from bot.chat import money
 from db.models import LedgerReason
+from services.accounts import grant_credits
 from services.clock import utcnow
 from services.links import LinkTarget, sign_link
 from tests.whatsapp import payloads
@@ -186,3 +187,22 @@ async def test_stats_reply_matches_the_ledger(channel, uow):
     # An Indonesian number gets Indonesian, with Indonesian thousands separators.
     assert f"Kredit terpakai: {money(spent, 'id')} (Rp {money(spent * 100, 'id')})" in reply
     assert f"Saldo: {money(account.balance, 'id')} kredit" in reply
+
+
+async def test_a_tier_beyond_the_balance_says_how_to_top_up_and_charges_nothing(channel, uow):
+    media_id = channel.api.add_media(photo(), "image/jpeg")
+    quote = await quote_for(channel, payloads.image(media_id))
+    async with uow:
+        account = await uow.accounts.by_whatsapp_number(NUMBER)
+    await grant_credits(
+        uow, account.id, -90, reference="test", idempotency_key="drain", now=utcnow()
+    )
+    before = len(channel.api.sent)
+
+    await choose(channel, quote, "industry")
+
+    [reply] = (await channel.api.wait_for_sent(before + 1))[before:]
+    assert "kurang 15" in reply["text"]["body"]
+    assert "*link*" in reply["text"]["body"]
+    async with uow:
+        assert (await uow.accounts.get(account.id)).balance == 10
