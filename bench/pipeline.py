@@ -313,7 +313,9 @@ async def run(args: argparse.Namespace) -> None:
         durations = await job_durations(uow(), accepted.batch_id)
     finally:
         stopping = time.monotonic()
-        os.killpg(launcher.pid, signal.SIGTERM)
+        # Dramatiq's main process passes SIGTERM on to its workers; signalling the whole group
+        # would give each worker a second one, which Dramatiq takes as "kill now".
+        launcher.terminate()
         try:
             launcher.wait(60)
         except subprocess.TimeoutExpired:

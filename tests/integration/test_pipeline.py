@@ -354,16 +354,16 @@ async def test_the_sweep_sends_again_only_what_the_broker_lost(
     assert len(pipeline.delivery.documents) == 1
 
 
-def _start_worker_process(settings_env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _start_worker_process(
+    settings_env: dict[str, str], log: Path, *, sized: bool = False
+) -> subprocess.Popen[bytes]:
+    # Dramatiq's own command, or the same through `python -m workers`, which sizes --threads
+    # from the settings (WORKER_THREADS=1 here).
+    dramatiq_command = ["dramatiq", "workers.main:setup", "--processes", "1", "--threads", "1"]
     command = [
         sys.executable,
         "-m",
-        "dramatiq",
-        "workers.main:setup",
-        "--processes",
-        "1",
-        "--threads",
-        "1",
+        *(["workers"] if sized else dramatiq_command),
         "--queues",
         IMAGES,
         PRIORITY_IMAGES,
@@ -402,6 +402,7 @@ async def test_killing_a_worker_mid_batch_loses_nothing_and_delivers_once(
         "ENGINE_BASIC": "selfie-segmentation",
         "FALLBACK_ENGINE": "selfie-segmentation",
         "ONNX_THREADS": "1",
+        "WORKER_THREADS": "1",
         "REDIS_HEARTBEAT_TIMEOUT_MS": "2000",
         "JOB_STALE_AFTER_SECONDS": "3",
         "BGBOT_ENV_FILE": "/dev/null",
@@ -425,7 +426,7 @@ async def test_killing_a_worker_mid_batch_loses_nothing_and_delivers_once(
         first.wait(10)
     assert await done_count() < 30, "the worker finished the batch before it could be killed"
     # Then another worker, with the sweep, completes the batch
-    second = _start_worker_process(env, log)
+    second = _start_worker_process(env, log, sized=True)
     finisher = pipeline.worker(threads=1, queues={BATCHES, MAINTENANCE})
     try:
 
