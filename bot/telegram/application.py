@@ -147,9 +147,15 @@ def add_handlers(application: BotApplication) -> None:
     for pattern, callback in buttons.items():
         application.add_handler(CallbackQueryHandler(callback, pattern=pattern))
     application.add_handler(PreCheckoutQueryHandler(check_pre_checkout))
+    # An edited message is not a new upload: quoting it again would offer a second charge.
+    new = filters.UpdateType.MESSAGE
     application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, credit_successful_payment))
-    application.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL, receive_file))
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, handlers.answer_text))
+    application.add_handler(
+        MessageHandler(new & (filters.PHOTO | filters.Document.ALL), receive_file)
+    )
+    application.add_handler(
+        MessageHandler(new & filters.TEXT & ~filters.COMMAND, handlers.answer_text)
+    )
     application.add_error_handler(report_error)
 
 
