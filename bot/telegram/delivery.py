@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from telegram.ext import AIORateLimiter, ExtBot
 from bot.messages import text
 from services.settings import Settings
 from workers.delivery import Chat, DeliveryError
+
+log = logging.getLogger(__name__)
 
 
 def make_bot(settings: Settings) -> ExtBot[Any]:
@@ -66,10 +69,22 @@ class TelegramDelivery:
 
     async def send_text(self, chat: Chat, message: str) -> None:
         bot = await self._bot()
+        if "message_id" in chat:
+            # The workers' last word is the summary, and the status message would otherwise
+            # stay at its last progress: it takes the summary's first line.
+            await self._settle_status(bot, chat, message.split("\n", 1)[0])
         try:
             await bot.send_message(chat_id=int(chat["chat_id"]), text=message)
         except TelegramError as error:
             raise DeliveryError(f"message not sent: {error}") from error
+
+    async def _settle_status(self, bot: ExtBot[Any], chat: Chat, line: str) -> None:
+        try:
+            await bot.edit_message_text(
+                chat_id=int(chat["chat_id"]), message_id=int(chat["message_id"]), text=line
+            )
+        except TelegramError:
+            log.info("status message of chat %s not settled", chat["chat_id"], exc_info=True)
 
     async def edit_status(self, chat: Chat, message: str) -> None:
         if "message_id" not in chat:

@@ -156,11 +156,14 @@ async def test_progress_is_shown_by_editing_the_quote_message(telegram: Harness)
     quote = await telegram.quote_for(sari)
     telegram.tap(sari, quote, button(quote, "q:").rsplit(":", 1)[0] + ":basic")
 
-    await api.wait_for(lambda: [m for m in api.sent_to(sari.user_id) if m.document])
+    await api.wait_for(lambda: "Done: 3 of 3" in (quote.text or ""), what="the settled status")
 
-    # Edited into the charge confirmation, then into progress as images finished
+    # Edited into the charge confirmation, into progress as images finished, then the outcome
     assert quote.edits >= 3
-    assert "Processing images:" in (quote.text or "")
+    progress = [
+        c for c in api.called("editMessageText") if "Processing images:" in c.params["text"]
+    ]
+    assert progress
     assert not quote.buttons()
 
 
