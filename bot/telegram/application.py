@@ -32,6 +32,7 @@ from bot.telegram.context import DEPS_KEY, BotApplication, BotContext, TelegramD
 from bot.telegram.intake import quote_gathered, receive_file
 from bot.telegram.stars import check_pre_checkout, credit_successful_payment
 from db.uow import UnitOfWork
+from services.accounts import language_from_client
 from services.billing import AcceptedBatch
 from services.errors import ServiceError
 from services.settings import Settings
@@ -58,9 +59,8 @@ async def report_error(update: object, context: BotContext) -> None:
     log.error("update handling failed", exc_info=context.error)
     if not isinstance(update, Update):
         return
-    language = "id"
-    if update.effective_user is not None and update.effective_user.language_code != "id":
-        language = "en"
+    user = update.effective_user
+    language = language_from_client(user.language_code if user is not None else None)
     message = (
         error_text(context.error, language)
         if isinstance(context.error, ServiceError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from telegram import LabeledPrice, Update
@@ -10,7 +11,7 @@ from bot.chat import error_text, plan_started_text
 from bot.messages import text
 from bot.telegram.context import BotContext
 from bot.telegram.session import person
-from services.accounts import balance_of
+from services.accounts import balance_of, language_from_client
 from services.clock import utcnow
 from services.errors import ServiceError
 from services.payments import Purchase, record_credit_purchase, record_plan_purchase
@@ -20,6 +21,8 @@ from services.subscriptions import PLAN_DAYS
 
 STARS = "XTR"  # Telegram's currency for digital goods; no payment provider token
 PROVIDER = "telegram_stars"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,7 @@ async def check_pre_checkout(update: Update, context: BotContext) -> None:
     product = product_of_payload(context.deps.settings, query.invoice_payload)
     # Telegram cancels the payment unless it is answered within 10 seconds: answer first.
     if product is None or query.currency != STARS or query.total_amount != product.stars:
-        language = "id" if (query.from_user.language_code or "").startswith("id") else "en"
+        language = language_from_client(query.from_user.language_code)
         await query.answer(ok=False, error_message=text("tg.precheckout.invalid", language))
         return
     await query.answer(ok=True)
@@ -134,5 +137,12 @@ async def credit_successful_payment(update: Update, context: BotContext) -> None
             )
             if status is not None:
                 await message.reply_text(plan_started_text(status, language, zone=settings.zone))
+        else:
+            # Paid, but for nothing sold: keep it visible for an operator's /refund.
+            log.error(
+                "payment %s names no product: %r",
+                payment.telegram_payment_charge_id,
+                payment.invoice_payload,
+            )
     except ServiceError as error:
         await message.reply_text(error_text(error, language))
