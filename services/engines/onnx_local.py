@@ -153,6 +153,29 @@ def default_threads() -> int:
 
 
 _sessions: dict[tuple[Path, int, str | int], ort.InferenceSession] = {}
+_run_gates: dict[int, threading.BoundedSemaphore] = {}
+
+
+def concurrent_runs(threads: int, cpus: int | None = None) -> int:
+    """How many runs of `threads` threads each the CPUs hold at once (at least one)."""
+    return max(1, (cpus or default_threads()) // threads)
+
+
+def run_gate(threads: int) -> threading.BoundedSemaphore:
+    """The process's limit on simultaneous runs of sessions with `threads` threads.
+
+    The worker pool may hand several images to one engine at once. Each run already spreads
+    over `threads` cores, so runs beyond what the CPUs hold only add contention, and each
+    adds a full set of activations (about 0.5 GB for a 1024 px model) to the peak memory.
+    Waiting here lets the other threads decode and encode meanwhile.
+    """
+    with _sessions_lock:
+        gate = _run_gates.get(threads)
+        if gate is None:
+            gate = _run_gates[threads] = threading.BoundedSemaphore(concurrent_runs(threads))
+        return gate
+
+
 _sessions_lock = threading.Lock()
 
 
@@ -320,7 +343,9 @@ class OnnxEngine:
         name = output if isinstance(output, str) else session.get_outputs()[output].name
         if len(session.get_outputs()) == 1:
             name = session.get_outputs()[0].name
-        (raw,) = session.run([name], {session.get_inputs()[0].name: self._input(image)})
+        feed = {session.get_inputs()[0].name: self._input(image)}
+        with run_gate(self.threads):
+            (raw,) = session.run([name], feed)
         prediction: NDArray[np.float32] = np.asarray(raw, np.float32).reshape(spec.size, spec.size)
         if spec.sigmoid:
             prediction = (1.0 / (1.0 + np.exp(-prediction))).astype(np.float32)

@@ -14,7 +14,14 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from services.engines.base import ModelMissing
-from services.engines.onnx_local import MODELS, OnnxEngine, Scaling, load_session, prepare_model
+from services.engines.onnx_local import (
+    MODELS,
+    OnnxEngine,
+    Scaling,
+    concurrent_runs,
+    load_session,
+    prepare_model,
+)
 from services.engines.registry import EngineCatalog, EngineConfig, UnknownEngine
 from services.engines.remote import RetryPolicy
 from services.imaging.compose import OutputOptions
@@ -270,3 +277,10 @@ def test_a_float16_model_is_widened_to_float32_with_the_same_results(tmp_path):
     assert {attribute.i for node in casts for attribute in node.attribute} == {TensorProto.FLOAT}
     (expected,) = ort.InferenceSession(str(path)).run(None, {"input": data})
     np.testing.assert_allclose(load_session(path, 1, 0).run(None, {"input": data})[0], expected)
+
+
+@pytest.mark.parametrize(
+    ("threads", "cpus", "runs"), [(2, 2, 1), (1, 2, 2), (4, 2, 1), (4, 16, 4), (3, 8, 2)]
+)
+def test_no_more_runs_at_once_than_the_cpus_hold(threads, cpus, runs):
+    assert concurrent_runs(threads, cpus) == runs
