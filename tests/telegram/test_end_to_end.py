@@ -229,3 +229,30 @@ async def test_plan_bought_with_stars_covers_the_next_quote(telegram: Harness):
     assert "★ Basic" in (quote.text or "")
     assert "Today's quota: 50 more images" in (quote.text or "")
     assert await telegram.balance(sari.user_id) == 30
+
+
+async def test_separate_photos_in_quick_succession_become_one_quote(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person()
+    api.push(sari.photo(api, photo_bytes()))
+    api.push(sari.document(api, photo_bytes(fmt="PNG"), "produk.png", "image/png"))
+
+    quote = await telegram.quote_for(sari)
+
+    assert "2 gambar" in (quote.text or "")
+    assert len([m for m in api.sent_to(sari.user_id) if m.buttons()]) == 1
+
+
+async def test_a_file_that_is_not_an_image_is_refused_with_its_reason(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person(language="en")
+    api.push(sari.document(api, b"just some notes", "notes.txt", "text/plain"))
+
+    refusal = await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if "no image" in (m.text or "")],
+        what="the refusal",
+    )
+
+    assert "notes.txt: not an image" in (refusal[0].text or "")
+    assert not refusal[0].buttons()
+    assert await telegram.balance(sari.user_id) == 30
