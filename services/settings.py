@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     engine_industry: str = "isnet-general-use"
     fallback_engine: str = "isnet-general-use"
     onnx_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
-    huggingface_api_url: str = "https://api-inference.huggingface.co"
+    # The serverless Inference API now answers under the router; the old host is retired.
+    huggingface_api_url: str = "https://router.huggingface.co/hf-inference"
     segmind_api_url: str = "https://api.segmind.com/v1"
     remote_retry_attempts: int = Field(default=3, gt=0)
     remote_retry_wait_seconds: float = Field(default=1.0, ge=0)
