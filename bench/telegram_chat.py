@@ -102,7 +102,9 @@ async def run(people: int, model: str, gather: float, size: tuple[int, int]) -> 
                             (
                                 m
                                 for m in messages
-                                if any(b["callback_data"].startswith("q:") for b in m.buttons())
+                                if any(
+                                    b.get("callback_data", "").startswith("q:") for b in m.buttons()
+                                )
                             ),
                             None,
                         )

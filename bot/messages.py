@@ -410,9 +410,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "en": "{credits} credits for background removal (1 credit = Rp {credit_rp}).",
     },
     "tg.invoice.plan_title": {"id": "Paket {plan} 30 hari", "en": "{plan} plan, 30 days"},
+    "tg.invoice.pay": {"id": "Bayar {stars} ⭐ / 30 hari", "en": "Pay {stars} ⭐ / 30 days"},
     "tg.invoice.plan_description": {
-        "id": "{daily} gambar per hari selama 30 hari.",
-        "en": "{daily} images a day for 30 days.",
+        "id": "{daily} gambar per hari, diperpanjang tiap 30 hari sampai dihentikan.",
+        "en": "{daily} images a day, renewed every 30 days until stopped.",
     },
     "tg.precheckout.invalid": {
         "id": "Penawaran ini sudah berubah. Buka /buy lagi.",

@@ -310,6 +310,15 @@ class PaymentRepository(_Repository):
         await self.session.flush()
         return payment
 
+    async def for_account(self, account_id: int, provider: str) -> Sequence[Payment]:
+        """The account's payments through one provider, newest first."""
+        result = await self.session.execute(
+            select(Payment)
+            .where(Payment.account_id == account_id, Payment.provider == provider)
+            .order_by(Payment.id.desc())
+        )
+        return result.scalars().all()
+
 
 class WorkRepository(_Repository):
     """The job pipeline's state changes: each a conditional UPDATE, safe under redelivery."""

@@ -89,6 +89,7 @@ async def record_plan_purchase(
     *,
     days: int,
     now: datetime,
+    auto_renew: bool = False,
 ) -> PlanStatus | None:
     """Start or extend a paid plan once per charge id; None when it was already recorded.
 
@@ -110,7 +111,7 @@ async def record_plan_purchase(
                 plan,
                 days=days,
                 source=purchase.provider,
-                auto_renew=False,
+                auto_renew=auto_renew,
                 now=now,
             )
             await uow.commit()
@@ -186,8 +187,21 @@ async def record_refund(uow: UnitOfWork, provider_charge_id: str, *, now: dateti
             )
         if payment.product.startswith("plan:"):
             active = await uow.subscriptions.active(payment.account_id, now)
-            if active is not None and active.plan == payment.product.removeprefix("plan:"):
+            if active is not None and active.plan == payment.product.split(":")[1]:
                 active.period_end = now
                 active.auto_renew = False
         await uow.commit()
         return taken
+
+
+# A plan payment that starts a recurring subscription; renewals are charged against it.
+SUBSCRIPTION_START = ":subscription"
+
+
+async def subscription_charge_id(uow: UnitOfWork, account_id: int, provider: str) -> str | None:
+    """The charge id that started the account's newest recurring plan with `provider`, if any."""
+    async with uow:
+        for payment in await uow.payments.for_account(account_id, provider):
+            if payment.product.endswith(SUBSCRIPTION_START) and payment.refunded_at is None:
+                return payment.provider_charge_id
+    return None

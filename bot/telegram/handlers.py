@@ -35,7 +35,7 @@ from bot.telegram.keyboards import (
     settings_keyboard,
 )
 from bot.telegram.session import person, register
-from bot.telegram.stars import plan_prices, product_for, send_product_invoice
+from bot.telegram.stars import PROVIDER, plan_prices, product_for, send_product_invoice
 from services.accounts import (
     get_output_options,
     grant_credits,
@@ -50,7 +50,7 @@ from services.errors import CannotAfford, QuoteAlreadyUsed, ServiceError
 from services.history import get_batch, recent_batches
 from services.imaging.compose import InvalidOptions, OutputOptions
 from services.metrics import read_metrics
-from services.payments import find_refundable, record_refund
+from services.payments import find_refundable, record_refund, subscription_charge_id
 from services.plans import UnknownPlan
 from services.pricing import Tier
 from services.stats import account_stats
@@ -302,6 +302,12 @@ async def choose_plan(update: Update, context: BotContext) -> None:
     code = query.data.partition(":")[2]
     if code == CANCEL:
         try:
+            charge_id = await subscription_charge_id(context.deps.uow(), account.id, PROVIDER)
+            if charge_id is not None:
+                # Telegram renews a Stars subscription by itself until the bot cancels it.
+                await context.bot.edit_user_star_subscription(
+                    account.telegram_id or query.from_user.id, charge_id, is_canceled=True
+                )
             status = await cancel(context.deps.uow(), account.id, now=utcnow())
         except ServiceError as error:
             await query.answer(error_text(error, language), show_alert=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from telegram import LabeledPrice, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
 
 from bot.chat import error_text, plan_started_text
 from bot.messages import text
@@ -14,13 +14,19 @@ from bot.telegram.session import person
 from services.accounts import balance_of, language_from_client
 from services.clock import utcnow
 from services.errors import ServiceError
-from services.payments import Purchase, record_credit_purchase, record_plan_purchase
+from services.payments import (
+    SUBSCRIPTION_START,
+    Purchase,
+    record_credit_purchase,
+    record_plan_purchase,
+)
 from services.plans import PLANS, get_plan
 from services.settings import Settings
 from services.subscriptions import PLAN_DAYS
 
 STARS = "XTR"  # Telegram's currency for digital goods; no payment provider token
 PROVIDER = "telegram_stars"
+SUBSCRIPTION_PERIOD = 30 * 24 * 3600  # the only period Telegram offers for Stars subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +89,31 @@ async def send_product_invoice(
         title = text("tg.invoice.plan_title", language, plan=plan.code.value.title())
         description = text("tg.invoice.plan_description", language, daily=plan.daily_removals)
     assert update.effective_chat is not None
+    if product.kind == "plan":
+        # A plan is a Stars subscription: Telegram charges it again every 30 days and sends a
+        # successful payment each time. Subscriptions are sold through invoice links only.
+        link = await context.bot.create_invoice_link(
+            title=title,
+            description=description,
+            payload=product.payload,
+            currency=STARS,
+            prices=[LabeledPrice(title, product.stars)],
+            subscription_period=SUBSCRIPTION_PERIOD,
+        )
+        await context.bot.send_message(
+            chat_id=update.effective_chat.id,
+            text=f"{title}\n{description}",
+            reply_markup=InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            text("tg.invoice.pay", language, stars=product.stars), url=link
+                        )
+                    ]
+                ]
+            ),
+        )
+        return
     await context.bot.send_invoice(
         chat_id=update.effective_chat.id,
         title=title,
@@ -116,10 +147,14 @@ async def credit_successful_payment(update: Update, context: BotContext) -> None
     language = account.language
     kind, _, rest = payment.invoice_payload.partition(":")
     code = rest.partition(":")[0]
+    product = f"{kind}:{code}"
+    if payment.is_first_recurring:
+        # The first charge names the subscription when the plan is cancelled later.
+        product += SUBSCRIPTION_START
     purchase = Purchase(
         provider=PROVIDER,
         provider_charge_id=payment.telegram_payment_charge_id,
-        product=f"{kind}:{code}",
+        product=product,
         amount=payment.total_amount,
         currency=payment.currency,
         credits=int(code) if kind == "pack" and code.isdigit() else 0,
@@ -133,7 +168,13 @@ async def credit_successful_payment(update: Update, context: BotContext) -> None
                 )
         elif kind == "plan" and code in PLANS:
             status = await record_plan_purchase(
-                context.deps.uow(), account.id, purchase, code, days=PLAN_DAYS, now=utcnow()
+                context.deps.uow(),
+                account.id,
+                purchase,
+                code,
+                days=PLAN_DAYS,
+                now=utcnow(),
+                auto_renew=bool(payment.is_recurring),
             )
             if status is not None:
                 await message.reply_text(plan_started_text(status, language, zone=settings.zone))

@@ -271,6 +271,13 @@ class FakeBotApi:
         message = self._new_message(int(params["chat_id"]), text=None)
         return self._render(message)
 
+    async def _createInvoiceLink(self, params: dict[str, Any], files: Any) -> str:
+        if params.get("currency") == "XTR" and len(params.get("prices", [])) != 1:
+            raise _BadRequest("exactly one price is allowed for Telegram Stars")
+        if "subscription_period" in params and params["subscription_period"] != "2592000":
+            raise _BadRequest("SUBSCRIPTION_PERIOD_INVALID")
+        return f"https://t.me/$invoice-{len(self.called('createInvoiceLink'))}"
+
     async def _getFile(self, params: dict[str, Any], files: Any) -> dict[str, Any]:
         file_id = params["file_id"]
         if file_id not in self.files:
@@ -399,13 +406,19 @@ class Person:
             }
         }
 
-    def paid(self, payload: str, stars: int, charge_id: str) -> dict[str, Any]:
-        return self.message(
-            successful_payment={
-                "currency": "XTR",
-                "total_amount": stars,
-                "invoice_payload": payload,
-                "telegram_payment_charge_id": charge_id,
-                "provider_payment_charge_id": "",
-            }
-        )
+    def paid(
+        self, payload: str, stars: int, charge_id: str, *, recurring: str | None = None
+    ) -> dict[str, Any]:
+        """A successful payment; `recurring` is "first" or "renewal" for subscriptions."""
+        payment: dict[str, Any] = {
+            "currency": "XTR",
+            "total_amount": stars,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+        }
+        if recurring is not None:
+            payment["is_recurring"] = True
+            payment["is_first_recurring"] = recurring == "first"
+            payment["subscription_expiration_date"] = int(time.time()) + 30 * 86400
+        return self.message(successful_payment=payment)

@@ -67,7 +67,7 @@ class Harness:
             return [
                 m
                 for m in self.api.sent_to(person.user_id)
-                if any(b["callback_data"].startswith("q:") for b in m.buttons())
+                if any(b.get("callback_data", "").startswith("q:") for b in m.buttons())
             ]
 
         found = await self.api.wait_for(
@@ -112,7 +112,7 @@ class Harness:
 def button(message: ChatMessage, prefix: str) -> str:
     """The callback data of the message's first button whose data starts with `prefix`."""
     for candidate in message.buttons():
-        if candidate["callback_data"].startswith(prefix):
+        if candidate.get("callback_data", "").startswith(prefix):
             return str(candidate["callback_data"])
     raise AssertionError(f"no button {prefix!r} in {message.buttons()}")
 

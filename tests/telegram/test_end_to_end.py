@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import UTC, datetime
 
 from PIL import Image
 
@@ -119,7 +120,7 @@ async def test_not_enough_credits_charges_nothing_and_offers_buy(telegram: Harne
         lambda: [
             m
             for m in api.sent_to(sari.user_id)
-            if any(b["callback_data"].startswith("buy:") for b in m.buttons())
+            if any(b.get("callback_data", "").startswith("buy:") for b in m.buttons())
         ],
         what="the offer of credit packs",
     )
@@ -216,10 +217,18 @@ async def test_plan_bought_with_stars_covers_the_next_quote(telegram: Harness):
         lambda: [m for m in api.sent_to(sari.user_id) if "Plans" in (m.text or "")]
     )
     telegram.tap(sari, plans[0], "plan:starter")
-    invoice = (await api.wait_for(lambda: api.called("sendInvoice")))[0]
-    assert invoice.params["payload"] == "plan:starter:480"
+    link = (await api.wait_for(lambda: api.called("createInvoiceLink")))[0].params
+    assert (link["payload"], link["currency"], link["subscription_period"]) == (
+        "plan:starter:480",
+        "XTR",
+        "2592000",
+    )
+    offer = await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if "renewed every 30 days" in (m.text or "")]
+    )
+    assert offer[0].buttons()[0]["url"].startswith("https://t.me/")
 
-    api.push(sari.paid("plan:starter:480", 480, "tg-plan-1"))
+    api.push(sari.paid("plan:starter:480", 480, "tg-plan-1", recurring="first"))
     await api.wait_for(
         lambda: [m for m in api.sent_to(sari.user_id) if "Starter plan is active" in (m.text or "")]
     )
@@ -229,6 +238,41 @@ async def test_plan_bought_with_stars_covers_the_next_quote(telegram: Harness):
     assert "★ Basic" in (quote.text or "")
     assert "Today's quota: 50 more images" in (quote.text or "")
     assert await telegram.balance(sari.user_id) == 30
+
+
+async def test_stopping_a_stars_subscription_cancels_its_renewal_at_telegram(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person(language="en")
+    api.push(sari.paid("plan:pro:1450", 1450, "tg-sub-1", recurring="first"))
+    await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if "Pro plan is active" in (m.text or "")]
+    )
+    api.push(sari.paid("plan:pro:1450", 1450, "tg-sub-2", recurring="renewal"))
+    api.push(sari.command("/subscribe"))
+    plans = await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if "Your plan: Pro" in (m.text or "")]
+    )
+
+    telegram.tap(sari, plans[0], button(plans[0], "plan:cancel"))
+
+    edit = (await api.wait_for(lambda: api.called("editUserStarSubscription")))[0].params
+    assert edit == {
+        "user_id": str(sari.user_id),
+        "telegram_payment_charge_id": "tg-sub-1",
+        "is_canceled": "true",
+    }
+    stopped = await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if "Renewal stopped" in (m.text or "")]
+    )
+    async with telegram.uow() as uow:
+        account = await uow.accounts.by_telegram_id(sari.user_id)
+        assert account is not None
+        subscription = await uow.subscriptions.active(account.id, datetime.now(UTC))
+        assert subscription is not None
+    # Renewed once: two paid months from the first payment
+    assert (subscription.period_end - subscription.period_start).days == 60
+    assert not subscription.auto_renew
+    assert stopped
 
 
 async def test_separate_photos_in_quick_succession_become_one_quote(telegram: Harness):
