@@ -27,10 +27,10 @@ from services.clock import utcnow
 from services.errors import ServiceError
 from services.history import get_batch, get_job, list_jobs
 from services.imaging.compose import InvalidOptions, OutputOptions
+from services.plans import PlanCode
 from services.pricing import MAX_BATCH_IMAGES, BatchTooLarge, Tier, batch_price
 from services.settings import Settings
 from services.stats import account_stats
-from services.plans import PlanCode
 from services.subscriptions import buy_plan_with_credits, cancel, current_plan
 from services.uploads import ReceivedFile, quote_upload
 
