@@ -199,7 +199,7 @@ class FakeBotApi:
         if not self._updates:
             # Long polling: hold the request a little while nothing is queued.
             self._new_update.clear()
-            wait = min(float(params.get("timeout", 0) or 0), 0.5)
+            wait = min(float(params.get("timeout", 0) or 0), 0.2)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), wait)
         return list(self._updates)
