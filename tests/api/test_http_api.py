@@ -80,7 +80,7 @@ async def test_subscription_can_be_read_and_cancelled(api, uow):
 
 async def test_buying_a_plan_with_credits_charges_once_per_idempotency_key(api, uow):
     # Given an account with enough credits for one starter month (990 credits) and a bit more
-    account, headers = await bearer(uow, 1, credits=1000)
+    _, headers = await bearer(uow, 1, credits=1000)
     retry = {**headers, "Idempotency-Key": "order-1"}
     # When the same purchase is sent twice with one key
     first = await api.post(f"{PREFIX}/subscription", json={"plan": "starter"}, headers=retry)
