@@ -78,7 +78,10 @@ def _subject_box(alpha: Image.Image) -> tuple[int, int, int, int] | None:
 def compose(image: Image.Image, mask: Mask, options: OutputOptions) -> Image.Image:
     """Apply the mask as alpha (soft edges kept), then background and framing."""
     alpha = Image.fromarray(np.round(mask * 255).astype(np.uint8), mode="L")
-    cutout = image.convert("RGBA")
+    # Fully transparent pixels get no colour: the old background must not ride along hidden
+    # in the file, and without it a PNG is two to four times smaller and faster to write.
+    seen = alpha.point(lambda value: 255 if value else 0)
+    cutout = Image.composite(image.convert("RGB"), Image.new("RGB", image.size), seen)
     cutout.putalpha(alpha)
     if options.crop or options.marketplace:
         box = _subject_box(alpha)

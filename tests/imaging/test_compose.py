@@ -186,3 +186,13 @@ def test_a_small_batch_is_one_zip(tmp_path):
 
     assert [part.name for part in parts] == ["cutouts.zip"]
     assert zipfile.ZipFile(parts[0]).namelist() == ["a.png"]
+
+
+def test_the_old_background_does_not_stay_hidden_under_transparent_pixels():
+    image, mask = _scene()
+
+    result = compose(image, mask, OutputOptions())
+
+    assert result.getpixel((5, 5)) == (0, 0, 0, 0)
+    assert result.getpixel((100, 50)) == (0, 200, 0, 255)
+    assert result.getpixel((SUBJECT[2], 50)) == (0, 200, 0, 128)  # soft edges keep colour
