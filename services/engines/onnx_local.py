@@ -48,6 +48,10 @@ class ModelSpec:
     # ("md5:<hex>" or "sha256:<hex>"); None where the file has no official single download.
     url: str | None = None
     checksum: str | None = None
+    # Rewrite the graph on load (see `prepare_model`). Off for the BiRefNet files: they are
+    # 0.2 to 0.9 GB of float32 with nothing to prune or widen, and parsing one just to find
+    # that out would double the memory a worker needs at start.
+    prepare: bool = True
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -92,6 +96,7 @@ MODELS: dict[str, ModelSpec] = {
             IMAGENET_MEAN,
             IMAGENET_STD,
             sigmoid=True,
+            prepare=False,
             url=_REMBG_RELEASE + "BiRefNet-general-epoch_244.onnx",
             checksum="md5:7a35a0141cbbc80de11d9c9a28f52697",
         ),
@@ -102,6 +107,7 @@ MODELS: dict[str, ModelSpec] = {
             IMAGENET_MEAN,
             IMAGENET_STD,
             sigmoid=True,
+            prepare=False,
             url=_REMBG_RELEASE + "BiRefNet-general-bb_swin_v1_tiny-epoch_232.onnx",
             checksum="md5:4fab47adc4ff364be1713e97b7e66334",
         ),
@@ -112,6 +118,7 @@ MODELS: dict[str, ModelSpec] = {
             IMAGENET_MEAN,
             IMAGENET_STD,
             sigmoid=True,
+            prepare=False,
             url=_REMBG_RELEASE + "BiRefNet-portrait-epoch_150.onnx",
             checksum="md5:c3a64a6abf20250d090cd055f12a3b67",
         ),
@@ -152,7 +159,7 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-_sessions: dict[tuple[Path, int, str | int], ort.InferenceSession] = {}
+_sessions: dict[tuple[Path, int, str | int, bool], ort.InferenceSession] = {}
 _run_gates: dict[int, threading.BoundedSemaphore] = {}
 
 
@@ -269,13 +276,15 @@ def _release_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
-def load_session(path: Path, threads: int, output: str | int = 0) -> ort.InferenceSession:
+def load_session(
+    path: Path, threads: int, output: str | int = 0, *, prepare: bool = True
+) -> ort.InferenceSession:
     """Return the process's one session for a model file, loading it on first use.
 
     The graph is prepared on load (see `prepare_model`) into a scratch folder, never into
     MODELS_DIR, which may be read-only; this takes about a second, once per process.
     """
-    key = (path.resolve(), threads, output)
+    key = (path.resolve(), threads, output, prepare)
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
@@ -294,7 +303,8 @@ def load_session(path: Path, threads: int, output: str | int = 0) -> ort.Inferen
             # loads while none of the preparation's copies of the weights is still held.
             with tempfile.TemporaryDirectory(prefix="bgbot-model-") as scratch:
                 prepared = Path(scratch) / path.name
-                source = prepared if prepare_model(path, output, prepared) else path
+                changed = prepare and prepare_model(path, output, prepared)
+                source = prepared if changed else path
                 _release_freed_memory()
                 session = ort.InferenceSession(
                     str(source), options, providers=["CPUExecutionProvider"]
@@ -318,7 +328,7 @@ class OnnxEngine:
                 f"model file {self.path} is missing: run `bgbot models download {self.name}` "
                 "or place the file there"
             )
-        return load_session(self.path, self.threads, self.spec.output)
+        return load_session(self.path, self.threads, self.spec.output, prepare=self.spec.prepare)
 
     def _input(self, image: Image.Image) -> NDArray[np.float32]:
         spec = self.spec

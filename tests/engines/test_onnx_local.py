@@ -284,3 +284,13 @@ def test_a_float16_model_is_widened_to_float32_with_the_same_results(tmp_path):
 )
 def test_no_more_runs_at_once_than_the_cpus_hold(threads, cpus, runs):
     assert concurrent_runs(threads, cpus) == runs
+
+
+def test_a_model_marked_not_to_prepare_is_loaded_as_it_is(tmp_path):
+    path = tmp_path / "two-headed.onnx"
+    _two_headed_model(path)
+
+    session = load_session(path, 1, "output", prepare=False)
+
+    assert [output.name for output in session.get_outputs()] == ["output", "side"]
+    assert not any(spec.prepare for spec in MODELS.values() if spec.name.startswith("birefnet"))

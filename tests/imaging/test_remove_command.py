@@ -48,7 +48,9 @@ def inputs(tmp_path: Path) -> list[Path]:
         bundle.writestr("../escape.png", _png_bytes("green"))
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a picture at all")
-    return [photo, archive, broken]
+    fake = tmp_path / "fake.zip"
+    fake.write_bytes(b"PK, or so it says")
+    return [photo, archive, broken, fake]
 
 
 def test_remove_writes_one_png_per_image_with_names_from_the_inputs(tmp_path, inputs):
@@ -64,8 +66,10 @@ def test_remove_writes_one_png_per_image_with_names_from_the_inputs(tmp_path, in
     assert "[1/4] shoe.jpg -> " in result.output
     assert "[2/4] red/shoe.png -> " in result.output
     assert "skipped batch.zip/../escape.png: path_traversal" in result.output
+    assert "skipped fake.zip: not_a_zip" in result.output
     assert "[4/4] broken.jpg: refused (not_an_image)" in result.output
-    assert "3 written" in result.output
+    assert "3 written to" in result.output
+    assert "3 not processed" in result.output
     assert result.exit_code == 1  # something was not processed
 
 
