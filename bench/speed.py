@@ -55,6 +55,7 @@ def _our_cutter(model: Path, threads: int) -> Callable[[Path], bytes]:
 
     spec = dataclasses.replace(MODELS["isnet-imgly-medium"], filename=model.name)
     engine = OnnxEngine(spec, model.parent, threads)
+    engine.session()  # load (and prepare) now, so that the load time printed is comparable
     options, limits = OutputOptions(), IntakeLimits()
     return lambda path: cut_out(path, engine, options, limits)
 
