@@ -180,6 +180,28 @@ async def job_durations(uow: UnitOfWork, batch_id: int) -> list[int]:
         return [j.duration_ms for j in await uow.jobs.for_batch(batch_id) if j.duration_ms]
 
 
+def code_version() -> str:
+    """The commit the figures belong to, and whether the tree differs from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} (with uncommitted changes)" if dirty else commit
+
+
 def pick(samples: list[Sample], fraction: float, total: int) -> Sample:
     wanted = fraction * total
     return next((s for s in samples if s.finished >= wanted), samples[-1])
@@ -273,6 +295,7 @@ async def run(args: argparse.Namespace) -> None:
     finisher = dramatiq.Worker(broker, worker_threads=1, queues={BATCHES})
     finisher.start()
     load_before = os.getloadavg()
+    version = code_version()
     samples: list[Sample] = []
     try:
         # Wait until the worker processes run and idle, so start-up is not in the figures
@@ -342,6 +365,7 @@ async def run(args: argparse.Namespace) -> None:
         f"  workers: {args.processes} process(es) x {args.threads} local thread(s), "
         f"onnx {args.onnx_threads} intra-op thread(s); database {engine.url.get_backend_name()}"
     )
+    print(f"  code: {version}")
     print(f"  load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
     print(
         f"  end to end: {wall:.0f} s ({minutes:.1f} min), first result after {first_result:.1f} s"
@@ -385,7 +409,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--threads", type=int, default=cores, help="local-model pool per process")
-    parser.add_argument("--onnx-threads", type=int, default=1, help="intra-op threads per image")
+    # The defaults are the service's own: WORKER_THREADS and ONNX_THREADS both the core count.
+    parser.add_argument("--onnx-threads", type=int, default=cores, help="intra-op threads")
     parser.add_argument("--models-dir", type=Path, default=SHARED / "models")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
     parser.add_argument("--database-url", help="default: a new SQLite file")
