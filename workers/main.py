@@ -99,7 +99,9 @@ def start_embedded_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Wor
     for middleware in broker.middleware:
         if isinstance(middleware, CloseRuntime):
             threads = max(threads, middleware.runtime.config.message_threads)
-    worker = dramatiq.Worker(broker, worker_threads=threads)
+    # The in-memory queue costs nothing to poll; a short poll lets the process stop at once
+    # instead of waiting out Dramatiq's default second per idle thread.
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     worker.start()
     return worker
 
