@@ -9,7 +9,8 @@ from services.pipeline import JobWork
 from services.pricing import Tier
 from services.settings import Settings
 from workers.__main__ import command_line
-from workers.actors import PipelineConfig, Runtime
+from workers.actors import PipelineConfig, Runtime, declare_actors
+from workers.broker import build_broker, job_ids_on_queue
 from workers.main import pipeline_config, remote_tiers, worker_thread_count
 
 
@@ -77,3 +78,18 @@ async def test_remote_tiers_run_on_the_remote_pool_and_others_on_the_cpu_pool(
     assert seen[Tier.BASIC].startswith("cutout")
     assert seen[Tier.PROFESSIONAL].startswith("remote")
     assert config.message_threads == 4
+
+
+def test_the_embedded_queue_says_which_jobs_it_holds(tmp_path: Path) -> None:
+    broker = build_broker(None)
+    runtime = Runtime(
+        PipelineConfig(data_dir=tmp_path, database_url="sqlite+aiosqlite://"),
+        cutter=lambda work, source, results_dir: source,
+        packager=lambda outcome, data_dir: [],
+        channels={},
+    )
+    actors = declare_actors(broker, runtime)
+    actors.enqueue_jobs([7, 8], priority=False)
+    actors.enqueue_jobs([9], priority=True)
+    actors.finish_batch.send(7)  # a batch id, not a job: not an image message
+    assert job_ids_on_queue(broker) == frozenset({7, 8, 9})
