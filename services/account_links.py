@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from db.models import Account, LinkCode
 from db.uow import UnitOfWork
+from services.accounts import existing_account
 from services.errors import AccountNotFound, ServiceError
 
 LINK_CODE_TTL = timedelta(minutes=10)
@@ -84,8 +85,7 @@ async def issue_link_code(uow: UnitOfWork, account_id: int, *, now: datetime) ->
     """
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     async with uow:
-        if await uow.accounts.get(account_id) is None:
-            raise AccountNotFound(f"no account {account_id}")
+        await existing_account(uow, account_id)
         await uow.account_links.add_code(
             LinkCode(
                 code_hash=_hash(code),

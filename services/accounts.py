@@ -15,6 +15,18 @@ from services.errors import AccountNotFound, InsufficientBalance, InvalidAmount
 SUPPORTED_LANGUAGES = ("id", "en")
 
 
+async def existing_account(uow: UnitOfWork, account_id: int) -> Account:
+    """The account inside an open unit of work.
+
+    Raises:
+        AccountNotFound: when the account does not exist.
+    """
+    account = await uow.accounts.get(account_id)
+    if account is None:
+        raise AccountNotFound(f"no account {account_id}")
+    return account
+
+
 def language_from_client(code: str | None) -> str:
     """Indonesian when the chat client says `id`, English otherwise."""
     return "id" if code and code.lower().split("-")[0] == "id" else "en"
@@ -164,9 +176,7 @@ async def grant_credits(
     if credits == 0:
         raise InvalidAmount("a grant moves at least one credit")
     async with uow:
-        account = await uow.accounts.get(account_id)
-        if account is None:
-            raise AccountNotFound(f"no account {account_id}")
+        account = await existing_account(uow, account_id)
         if await uow.ledger.has_key(idempotency_key):
             return account.balance
         entry = await uow.ledger.apply(
@@ -187,9 +197,7 @@ async def set_language(uow: UnitOfWork, account_id: int, language: str) -> None:
     if language not in SUPPORTED_LANGUAGES:
         raise ValueError(f"language must be one of {SUPPORTED_LANGUAGES}")
     async with uow:
-        account = await uow.accounts.get(account_id)
-        if account is None:
-            raise AccountNotFound(f"no account {account_id}")
+        account = await existing_account(uow, account_id)
         account.language = language
         await uow.commit()
 
@@ -203,9 +211,7 @@ async def set_output_options(
         AccountNotFound: when the account does not exist.
     """
     async with uow:
-        account = await uow.accounts.get(account_id)
-        if account is None:
-            raise AccountNotFound(f"no account {account_id}")
+        account = await existing_account(uow, account_id)
         account.output_options = dict(options)
         await uow.commit()
         return dict(account.output_options)
@@ -218,9 +224,7 @@ async def get_output_options(uow: UnitOfWork, account_id: int) -> dict[str, Any]
         AccountNotFound: when the account does not exist.
     """
     async with uow:
-        account = await uow.accounts.get(account_id)
-        if account is None:
-            raise AccountNotFound(f"no account {account_id}")
+        account = await existing_account(uow, account_id)
         return dict(account.output_options)
 
 
@@ -231,7 +235,5 @@ async def balance_of(uow: UnitOfWork, account_id: int) -> int:
         AccountNotFound: when the account does not exist.
     """
     async with uow:
-        account = await uow.accounts.get(account_id)
-        if account is None:
-            raise AccountNotFound(f"no account {account_id}")
+        account = await existing_account(uow, account_id)
         return account.balance

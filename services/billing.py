@@ -21,8 +21,8 @@ from db.models import (
     QuoteStatus,
 )
 from db.uow import UnitOfWork
+from services.accounts import existing_account
 from services.errors import (
-    AccountNotFound,
     BatchNotFinished,
     CannotAfford,
     QuoteAlreadyUsed,
@@ -136,9 +136,7 @@ async def create_quote(
     """
     batch_price(Tier.BASIC, len(files))  # validates the count before anything is stored
     async with uow:
-        account = await uow.accounts.get(account_id)
-        if account is None:
-            raise AccountNotFound(f"no account {account_id}")
+        account = await existing_account(uow, account_id)
         quote = await uow.quotes.add(
             Quote(
                 id=secrets.token_urlsafe(6),

@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 
 from db.models import LedgerReason, Payment
 from db.uow import UnitOfWork
-from services.errors import AccountNotFound, ServiceError
+from services.accounts import existing_account
+from services.errors import ServiceError
 from services.plans import get_plan
 from services.subscriptions import PlanStatus, plan_status, start_or_extend_plan
 
@@ -60,8 +61,7 @@ async def record_credit_purchase(
         AccountNotFound: when the account does not exist.
     """
     async with uow:
-        if await uow.accounts.get(account_id) is None:
-            raise AccountNotFound(f"no account {account_id}")
+        await existing_account(uow, account_id)
         if await uow.payments.by_charge_id(purchase.provider_charge_id) is not None:
             return False
         try:
@@ -99,8 +99,7 @@ async def record_plan_purchase(
     """
     plan = get_plan(plan_code)
     async with uow:
-        if await uow.accounts.get(account_id) is None:
-            raise AccountNotFound(f"no account {account_id}")
+        await existing_account(uow, account_id)
         if await uow.payments.by_charge_id(purchase.provider_charge_id) is not None:
             return None
         try:

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from db.models import LedgerReason, PaidWith
 from db.uow import UnitOfWork
+from services.accounts import existing_account
 from services.billing import read_standing
-from services.errors import AccountNotFound
 from services.plans import PlanCode
 from services.pricing import Tier
 
@@ -37,9 +37,7 @@ async def account_stats(
         AccountNotFound: when the account does not exist.
     """
     async with uow:
-        account = await uow.accounts.get(account_id)
-        if account is None:
-            raise AccountNotFound(f"no account {account_id}")
+        account = await existing_account(uow, account_id)
         done = await uow.jobs.done_by_tier(account_id)
         by_reason = await uow.ledger.sum_by_reason(account_id)
         batches = await uow.batches.for_account(account_id)

@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 
 from db.models import LedgerReason, Subscription
 from db.uow import UnitOfWork
-from services.errors import AccountNotFound, InsufficientBalance, ServiceError
+from services.accounts import existing_account
+from services.errors import InsufficientBalance, ServiceError
 from services.plans import Plan, get_plan
 from services.pricing import round_half_up
 
@@ -64,8 +65,7 @@ async def subscribe(
     """
     plan = get_plan(plan_code)
     async with uow:
-        if await uow.accounts.get(account_id) is None:
-            raise AccountNotFound(f"no account {account_id}")
+        await existing_account(uow, account_id)
         subscription = await _start_or_extend(
             uow, account_id, plan, days=days, source=source, auto_renew=auto_renew, now=now
         )
@@ -101,8 +101,7 @@ async def buy_plan_with_credits(
     key = f"plan:{account_id}:{request_key}"
     try:
         async with uow:
-            if await uow.accounts.get(account_id) is None:
-                raise AccountNotFound(f"no account {account_id}")
+            await existing_account(uow, account_id)
             if not await uow.ledger.has_key(key):
                 entry = await uow.ledger.apply(
                     account_id=account_id,
