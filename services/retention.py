@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 
 from db.models import Batch, Job, Quote, QuoteStatus
 from db.uow import UnitOfWork
+from services.whatsapp import DEDUP_MEMORY
 
 # The folders under DATA_DIR that hold people's files; the database and models stay.
 FILE_AREAS = ("inbox", "results")
@@ -21,6 +22,7 @@ class Purge:
     files_deleted: int
     quotes_deleted: int
     batches_purged: int
+    whatsapp_rows_deleted: int
 
 
 def _delete_old_files(root: Path, cutoff: datetime) -> int:
@@ -43,7 +45,8 @@ def _delete_old_files(root: Path, cutoff: datetime) -> int:
 async def purge_expired(
     uow: UnitOfWork, data_dir: Path, *, now: datetime, retention: timedelta
 ) -> Purge:
-    """Delete files older than `retention`, quotes never accepted, and result references.
+    """Delete files older than `retention`, quotes never accepted, result references and
+    WhatsApp delivery state nobody needs any more.
 
     Batches, jobs and the ledger stay: they are the accounts' history and statistics; what
     goes is every path to a deleted file, so nothing offers to re-send what no longer exists.
@@ -67,5 +70,8 @@ async def purge_expired(
         purged = sorted({batch_id for (batch_id,) in jobs.all()})
         if purged:
             await uow.session.execute(update(Batch).where(Batch.id.in_(purged)).values(results=[]))
+        # WhatsApp message ids Meta can no longer repeat, and held messages whose links expired.
+        whatsapp_rows = await uow.whatsapp.prune_inbound(now - DEDUP_MEMORY)
+        whatsapp_rows += await uow.whatsapp.prune_held(cutoff)
         await uow.commit()
-    return Purge(files, quotes_deleted, len(purged))
+    return Purge(files, quotes_deleted, len(purged), whatsapp_rows)

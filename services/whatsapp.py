@@ -34,15 +34,6 @@ async def forget_inbound(uow: UnitOfWork, message_id: str) -> None:
         await uow.commit()
 
 
-async def prune(uow: UnitOfWork, *, now: datetime, retention: timedelta) -> int:
-    """Forget message ids Meta can no longer repeat, and held messages whose links expired."""
-    async with uow:
-        removed = await uow.whatsapp.prune_inbound(now - DEDUP_MEMORY)
-        removed += await uow.whatsapp.prune_held(now - retention)
-        await uow.commit()
-    return removed
-
-
 async def window_open(uow: UnitOfWork, number: str, *, now: datetime) -> bool:
     """Whether a free-form message to `number` is allowed now."""
     async with uow:

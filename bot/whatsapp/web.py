@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.whatsapp.conversation import Conversation
 from bot.whatsapp.delivery import DOWNLOAD_PATH, whatsapp_config
@@ -26,12 +23,11 @@ from services.clock import utcnow
 from services.downloads import open_result_link
 from services.links import InvalidLink
 from services.settings import Settings
-from services.whatsapp import forget_inbound, prune
+from services.whatsapp import forget_inbound
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/whatsapp/webhook"
-PRUNE_INTERVAL = timedelta(hours=1)
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
@@ -87,19 +83,6 @@ async def receive(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-async def _prune_periodically(settings: Settings, uow: UnitOfWorkFactory) -> None:
-    """Forget old webhook message ids and stale held messages, hourly."""
-    retention = timedelta(days=settings.retention_days)
-    while True:
-        try:
-            removed = await prune(uow(), now=utcnow(), retention=retention)
-        except SQLAlchemyError:
-            log.warning("WhatsApp state pruning failed; retrying in an hour", exc_info=True)
-        else:
-            log.debug("pruned %d WhatsApp rows", removed)
-        await asyncio.sleep(PRUNE_INTERVAL.total_seconds())
-
-
 def add_whatsapp_routes(
     app: web.Application, settings: Settings, uow: UnitOfWorkFactory, submit: Submit
 ) -> None:
@@ -116,9 +99,7 @@ def add_whatsapp_routes(
                 phone_number_id=config.phone_number_id,
             )
             app[CONVERSATION] = Conversation(settings, uow, graph, submit)
-            pruning = asyncio.create_task(_prune_periodically(settings, uow))
             yield
-            pruning.cancel()
             await app[CONVERSATION].close()
 
     app.cleanup_ctx.append(conversation)

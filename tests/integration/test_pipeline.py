@@ -19,6 +19,7 @@ from services.pipeline import complete_job, start_job
 from services.pricing import Tier
 from services.retention import purge_expired
 from services.settings import Settings
+from services.whatsapp import hold_message, record_inbound, take_held_messages
 from tests.conftest import REPO_ROOT, SHARED_DIR
 from tests.integration.helpers import NOON, new_account, new_quote
 from tests.integration.pipeline_helpers import (
@@ -276,12 +277,20 @@ async def test_retention_removes_old_files_and_records_and_keeps_new_ones(uow, t
         await start_job(uow, job_id, now=NOON, stale_after=timedelta(minutes=10))
         result = f"results/{batch.batch_id}/0000.png"
         await complete_job(uow, job_id, result, now=NOON, duration_ms=1)
+    # WhatsApp state: message ids past Meta's retry period and held messages past retention go.
+    for message_id, seen in (("wamid.old", NOON), ("wamid.new", purge_at - timedelta(days=1))):
+        await record_inbound(uow, message_id, "6281200000000", now=seen)
+    await hold_message(uow, "6281200000000", "old result", now=NOON)
+    await hold_message(uow, "6281200000000", "new result", now=purge_at - timedelta(days=1))
 
     purge = await purge_expired(uow, tmp_path, now=purge_at, retention=timedelta(days=7))
 
     assert not old_file.exists() and not old_file.parent.exists()
     assert new_file.exists()
-    assert (purge.quotes_deleted, purge.batches_purged) == (1, 1)
+    assert (purge.quotes_deleted, purge.batches_purged, purge.whatsapp_rows_deleted) == (1, 1, 2)
+    assert not await record_inbound(uow, "wamid.new", "6281200000000", now=purge_at)
+    held = await take_held_messages(uow, "6281200000000", now=purge_at, max_age=timedelta(days=30))
+    assert held == ["new result"]
     async with uow:
         assert await uow.quotes.get(open_quote.quote_id) is None
         assert await uow.quotes.get(fresh_quote.quote_id) is not None
