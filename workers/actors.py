@@ -40,6 +40,7 @@ from services.pricing import Tier
 from services.retention import purge_expired
 from workers.broker import BATCHES, IMAGES, MAINTENANCE, PRIORITY_IMAGES, job_ids_on_queue
 from workers.delivery import (
+    ClosesClients,
     Delivery,
     DeliveryError,
     Summary,
@@ -151,7 +152,10 @@ class Runtime:
         return await asyncio.to_thread(self.packager, outcome, self.config.data_dir)
 
     async def close(self) -> None:
-        """Release the database connections, on the loop that opened them."""
+        """Release the channels' clients and the database connections, on their loop."""
+        for channel in self.channels.values():
+            if isinstance(channel, ClosesClients):
+                await channel.close()
         if self._sessions is not None:
             await self._sessions.kw["bind"].dispose()
             self._sessions = None

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.messages import reason, text
 from services.billing import Settlement
@@ -30,6 +30,13 @@ class Delivery(Protocol):
     async def send_document(
         self, chat: Chat, path: Path, filename: str, caption: str | None = None
     ) -> None: ...
+
+
+@runtime_checkable
+class ClosesClients(Protocol):
+    """A channel that holds network clients, closed on the loop that made them."""
+
+    async def close(self) -> None: ...
 
 
 class DeliveryError(Exception):

@@ -1,6 +1,7 @@
 """How many images a worker process works on at once, and on which pool."""
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -11,6 +12,7 @@ from services.settings import Settings
 from workers.__main__ import command_line
 from workers.actors import PipelineConfig, Runtime, declare_actors
 from workers.broker import build_broker, job_ids_on_queue
+from workers.delivery import Chat
 from workers.main import pipeline_config, remote_tiers, worker_thread_count
 
 
@@ -93,3 +95,38 @@ def test_the_embedded_queue_says_which_jobs_it_holds(tmp_path: Path) -> None:
     actors.enqueue_jobs([9], priority=True)
     actors.finish_batch.send(7)  # a batch id, not a job: not an image message
     assert job_ids_on_queue(broker) == frozenset({7, 8, 9})
+
+
+class ClientHoldingChannel:
+    """A channel with a network client: it must be closed when the worker stops."""
+
+    progress_interval = timedelta(seconds=1)
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def send_text(self, chat: Chat, message: str) -> None:
+        raise AssertionError("nothing is sent")
+
+    async def edit_status(self, chat: Chat, message: str) -> None:
+        raise AssertionError("nothing is sent")
+
+    async def send_document(
+        self, chat: Chat, path: Path, filename: str, caption: str | None = None
+    ) -> None:
+        raise AssertionError("nothing is sent")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_stopping_the_runtime_closes_the_channels_clients(tmp_path: Path) -> None:
+    channel = ClientHoldingChannel()
+    runtime = Runtime(
+        PipelineConfig(data_dir=tmp_path, database_url="sqlite+aiosqlite://"),
+        cutter=lambda work, source, results_dir: source,
+        packager=lambda outcome, data_dir: [],
+        channels={"telegram": channel},
+    )
+    await runtime.close()
+    assert channel.closed
