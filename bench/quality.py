@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from services.engines.onnx_local import MODELS, OnnxEngine
+from services.engines.onnx_local import MODELS, Acceleration, OnnxEngine
 from services.imaging.intake import IntakeLimits, load_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", help="model names; default: all present")
     parser.add_argument("--limit", type=int, default=0, help="images per model; 0: all")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--acceleration", choices=["auto", "cpu", "openvino", "openvino-bf16"], default="auto"
+    )
     args = parser.parse_args()
 
     if not (args.dataset / "images").is_dir():
@@ -52,7 +55,9 @@ def main() -> None:
     print(f"{len(images)} images from {args.dataset}")
     print(f"{'model':22} {'subject':16} {'IoU':>7} {'MAE':>7}  images  s/image")
     for name in names:
-        engine = OnnxEngine(MODELS[name], args.models_dir, args.threads)
+        engine = OnnxEngine(
+            MODELS[name], args.models_dir, args.threads, Acceleration(args.acceleration)
+        )
         engine.session()  # loading is not part of the per-image time
         by_subject: dict[str, list[tuple[float, float]]] = defaultdict(list)
         started = time.perf_counter()

@@ -47,17 +47,27 @@ def _alpha(png: bytes) -> Image.Image:
     return Image.open(io.BytesIO(png)).getchannel("A")
 
 
-def _our_cutter(model: Path, threads: int) -> Callable[[Path], bytes]:
-    from services.engines.onnx_local import MODELS, OnnxEngine
+def _our_cutter(model: Path, threads: int, acceleration: str) -> Callable[[Path], bytes]:
+    from services.engines.onnx_local import MODELS, Acceleration, OnnxEngine
     from services.imaging.compose import OutputOptions
     from services.imaging.cutout import cut_out
     from services.imaging.intake import IntakeLimits
 
     spec = dataclasses.replace(MODELS["isnet-imgly-medium"], filename=model.name)
-    engine = OnnxEngine(spec, model.parent, threads)
+    engine = OnnxEngine(spec, model.parent, threads, Acceleration(acceleration))
     engine.session()  # load (and prepare) now, so that the load time printed is comparable
     options, limits = OutputOptions(), IntakeLimits()
     return lambda path: cut_out(path, engine, options, limits)
+
+
+def _resolved(args: argparse.Namespace) -> str:
+    import onnxruntime as ort
+
+    from services.engines.onnx_local import Acceleration, cpu_has_native_bf16, resolve_acceleration
+
+    available = ort.get_available_providers()
+    wanted = Acceleration(args.acceleration)
+    return resolve_acceleration(wanted, available=available, native_bf16=cpu_has_native_bf16())
 
 
 def _rembg_cutter(model: Path) -> Callable[[Path], bytes]:
@@ -65,7 +75,9 @@ def _rembg_cutter(model: Path) -> Callable[[Path], bytes]:
     os.environ["U2NET_HOME"] = str(model.parent)
     from rembg import new_session, remove
 
-    session = new_session("dis_custom", model_path=str(model))
+    # rembg's CPU install (rembg[cpu]) runs onnxruntime's CPU provider; name it, since rembg
+    # would otherwise pick any other provider the installed onnxruntime offers.
+    session = new_session("dis_custom", model_path=str(model), providers=["CPUExecutionProvider"])
 
     def cutter(path: Path) -> bytes:
         result = remove(path.read_bytes(), session=session)
@@ -79,7 +91,9 @@ def _serve(args: argparse.Namespace) -> None:
     """Child: cut out each path read from stdin, answering with the seconds it took."""
     started = time.perf_counter()
     cutter = (
-        _our_cutter(args.model, args.threads) if args.child == "ours" else _rembg_cutter(args.model)
+        _our_cutter(args.model, args.threads, args.acceleration)
+        if args.child == "ours"
+        else _rembg_cutter(args.model)
     )
     print(json.dumps({"load_seconds": time.perf_counter() - started}), flush=True)
     for line in sys.stdin:
@@ -97,7 +111,7 @@ class _Child:
     def __init__(self, side: str, args: argparse.Namespace, masks: Path) -> None:
         command = [sys.executable, __file__, "--child", side, "--masks", str(masks)]
         command += ["--model", str(args.model), "--threads", str(args.threads)]
-        command += ["--workers", str(args.workers)]
+        command += ["--workers", str(args.workers), "--acceleration", args.acceleration]
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO
         )
@@ -185,6 +199,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ours, per run")
     parser.add_argument("--workers", type=int, default=1, help="images at once on our side")
+    parser.add_argument(
+        "--acceleration",
+        choices=["auto", "cpu", "openvino", "openvino-bf16"],
+        default="auto",
+        help="ours, as ONNX_ACCELERATION",
+    )
     parser.add_argument("--child", choices=["ours", "rembg"], help=argparse.SUPPRESS)
     parser.add_argument("--masks", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,7 +219,7 @@ def main() -> None:
     mode = "turn by turn" if args.workers == 1 else f"ours {args.workers} at once, then rembg"
     print(f"{args.count} images per round from {args.images}, model {args.model.name}")
     print(f"{os.cpu_count()} CPUs, load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"ours: {args.threads} onnxruntime thread(s) per run; {mode}")
+    print(f"ours: {args.threads} onnxruntime thread(s) per run, {_resolved(args)}; {mode}")
     rates: dict[str, list[float]] = {"ours": [], "rembg": []}
     peaks: dict[str, list[float]] = {"ours": [], "rembg": []}
     ious = []

@@ -11,7 +11,7 @@ import hmac
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     engine_industry: str = "isnet-general-use"
     fallback_engine: str = "isnet-general-use"
     onnx_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    # auto: OpenVINO in bfloat16 where the CPU has bfloat16 hardware, else the CPU provider.
+    onnx_acceleration: Literal["auto", "cpu", "openvino", "openvino-bf16"] = "auto"
     # The serverless Inference API now answers under the router; the old host is retired.
     huggingface_api_url: str = "https://router.huggingface.co/hf-inference"
     segmind_api_url: str = "https://api.segmind.com/v1"

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.engines.base import EngineFailed, EngineUnavailable, ModelMissing
+from services.engines.onnx_local import Acceleration
 from services.engines.registry import EngineCatalog, EngineConfig
 from services.engines.remote import RetryPolicy
 from services.imaging.compose import InvalidOptions, OutputOptions
@@ -27,6 +28,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         fallback=settings.fallback_engine,
         models_dir=settings.resolved_models_dir,
         threads=settings.onnx_threads,
+        acceleration=Acceleration(settings.onnx_acceleration),
         huggingface_url=settings.huggingface_api_url,
         huggingface_key=secret(settings.huggingface_api_key),
         segmind_url=settings.segmind_api_url,

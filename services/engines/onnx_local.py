@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
+import logging
 import os
 import tempfile
 import threading
@@ -21,6 +23,8 @@ from services.engines.base import Mask, ModelMissing
 
 if TYPE_CHECKING:
     from onnx import GraphProto
+
+log = logging.getLogger(__name__)
 
 
 class Scaling(StrEnum):
@@ -159,7 +163,7 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-_sessions: dict[tuple[Path, int, str | int, bool], ort.InferenceSession] = {}
+_sessions: dict[tuple[Path, int, str | int, bool, str], ort.InferenceSession] = {}
 _run_gates: dict[int, threading.BoundedSemaphore] = {}
 
 
@@ -276,15 +280,74 @@ def _release_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
+class Acceleration(StrEnum):
+    """How onnxruntime runs the models (ONNX_ACCELERATION)."""
+
+    AUTO = "auto"  # OpenVINO in bfloat16 where the CPU computes bfloat16 natively, else CPU
+    CPU = "cpu"  # onnxruntime's own CPU kernels, float32
+    OPENVINO = "openvino"  # the OpenVINO execution provider, float32
+    OPENVINO_BF16 = "openvino-bf16"  # the OpenVINO execution provider, bfloat16 arithmetic
+
+
+OPENVINO = "OpenVINOExecutionProvider"
+CPU = "CPUExecutionProvider"
+Providers = list[str | tuple[str, dict[str, str]]]
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU multiplies bfloat16 in hardware (AMX or AVX-512 BF16)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), "").split()
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_acceleration(
+    wanted: Acceleration, *, available: list[str], native_bf16: bool
+) -> Acceleration:
+    """The acceleration to use: AUTO picks bfloat16 OpenVINO only where it is fast and present.
+
+    Without hardware bfloat16 OpenVINO would emulate it, slower than float32; without the
+    OpenVINO provider installed (a platform without its wheel) everything runs on the CPU one.
+    """
+    if wanted is not Acceleration.AUTO:
+        return wanted
+    if OPENVINO in available and native_bf16:
+        return Acceleration.OPENVINO_BF16
+    return Acceleration.CPU
+
+
+def execution_providers(acceleration: Acceleration, threads: int) -> Providers:
+    """onnxruntime's provider list for `acceleration` (never AUTO), CPU last as the fallback."""
+    if acceleration is Acceleration.CPU:
+        return [CPU]
+    precision = "bf16" if acceleration is Acceleration.OPENVINO_BF16 else "f32"
+    # Pinning puts two sessions of one machine on the same core; the OS spreads them better.
+    config = {"CPU": {"INFERENCE_PRECISION_HINT": precision, "ENABLE_CPU_PINNING": "NO"}}
+    options = {
+        "device_type": "CPU",
+        "num_of_threads": str(threads),
+        "load_config": json.dumps(config),
+    }
+    return [(OPENVINO, options), CPU]
+
+
 def load_session(
-    path: Path, threads: int, output: str | int = 0, *, prepare: bool = True
+    path: Path,
+    threads: int,
+    output: str | int = 0,
+    *,
+    prepare: bool = True,
+    acceleration: Acceleration = Acceleration.CPU,
 ) -> ort.InferenceSession:
     """Return the process's one session for a model file, loading it on first use.
 
     The graph is prepared on load (see `prepare_model`) into a scratch folder, never into
     MODELS_DIR, which may be read-only; this takes about a second, once per process.
     """
-    key = (path.resolve(), threads, output, prepare)
+    key = (path.resolve(), threads, output, prepare, acceleration)
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
@@ -306,9 +369,14 @@ def load_session(
                 changed = prepare and prepare_model(path, output, prepared)
                 source = prepared if changed else path
                 _release_freed_memory()
-                session = ort.InferenceSession(
-                    str(source), options, providers=["CPUExecutionProvider"]
-                )
+                providers = execution_providers(acceleration, threads)
+                session = ort.InferenceSession(str(source), options, providers=providers)
+            if (
+                session.get_providers()[0] != providers[0][0]
+                and acceleration is not Acceleration.CPU
+            ):
+                # onnxruntime falls back to the CPU provider silently; say so once.
+                log.warning("%s runs on the CPU provider, not %s", path.name, acceleration)
             _sessions[key] = session
         return session
 
@@ -316,11 +384,20 @@ def load_session(
 class OnnxEngine:
     """A model file in MODELS_DIR run by onnxruntime; the session loads on the first mask."""
 
-    def __init__(self, spec: ModelSpec, models_dir: Path, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        models_dir: Path,
+        threads: int | None = None,
+        acceleration: Acceleration = Acceleration.AUTO,
+    ) -> None:
         self.spec = spec
         self.name = spec.name
         self.path = models_dir / spec.filename
         self.threads = threads or default_threads()
+        self.acceleration = resolve_acceleration(
+            acceleration, available=ort.get_available_providers(), native_bf16=cpu_has_native_bf16()
+        )
 
     def session(self) -> ort.InferenceSession:
         if not self.path.is_file():
@@ -328,7 +405,13 @@ class OnnxEngine:
                 f"model file {self.path} is missing: run `bgbot models download {self.name}` "
                 "or place the file there"
             )
-        return load_session(self.path, self.threads, self.spec.output, prepare=self.spec.prepare)
+        return load_session(
+            self.path,
+            self.threads,
+            self.spec.output,
+            prepare=self.spec.prepare,
+            acceleration=self.acceleration,
+        )
 
     def _input(self, image: Image.Image) -> NDArray[np.float32]:
         spec = self.spec

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from services.engines.base import SegmentationEngine
-from services.engines.onnx_local import MODELS, OnnxEngine
+from services.engines.onnx_local import MODELS, Acceleration, OnnxEngine
 from services.engines.remote import HuggingFaceEngine, RetryPolicy, SegmindEngine, WithFallback
 from services.pricing import Tier
 
@@ -33,6 +33,7 @@ class EngineConfig:
     segmind_url: str
     segmind_key: str | None
     retry: RetryPolicy
+    acceleration: Acceleration = Acceleration.AUTO
 
 
 def check_engine_name(name: str) -> None:
@@ -59,7 +60,8 @@ class EngineCatalog:
         self._client: httpx.Client | None = None
 
     def local(self, name: str) -> OnnxEngine:
-        return OnnxEngine(MODELS[name], self.config.models_dir, self.config.threads)
+        config = self.config
+        return OnnxEngine(MODELS[name], config.models_dir, config.threads, config.acceleration)
 
     def for_tier(self, tier: Tier) -> SegmentationEngine:
         return self.named(self.config.tier_engines[tier])

@@ -16,11 +16,14 @@ from PIL import Image
 from services.engines.base import ModelMissing
 from services.engines.onnx_local import (
     MODELS,
+    Acceleration,
     OnnxEngine,
     Scaling,
     concurrent_runs,
+    cpu_has_native_bf16,
     load_session,
     prepare_model,
+    resolve_acceleration,
 )
 from services.engines.registry import EngineCatalog, EngineConfig, UnknownEngine
 from services.engines.remote import RetryPolicy
@@ -294,3 +297,47 @@ def test_a_model_marked_not_to_prepare_is_loaded_as_it_is(tmp_path):
 
     assert [output.name for output in session.get_outputs()] == ["output", "side"]
     assert not any(spec.prepare for spec in MODELS.values() if spec.name.startswith("birefnet"))
+
+
+@pytest.mark.parametrize(
+    ("available", "native_bf16", "chosen"),
+    [
+        (["OpenVINOExecutionProvider", "CPUExecutionProvider"], True, Acceleration.OPENVINO_BF16),
+        (["OpenVINOExecutionProvider", "CPUExecutionProvider"], False, Acceleration.CPU),
+        (["CPUExecutionProvider"], True, Acceleration.CPU),
+    ],
+)
+def test_auto_acceleration_takes_bfloat16_openvino_only_where_it_is_fast(
+    available, native_bf16, chosen
+):
+    auto = Acceleration.AUTO
+    assert resolve_acceleration(auto, available=available, native_bf16=native_bf16) is chosen
+    # What the operator names is what runs.
+    named = resolve_acceleration(Acceleration.CPU, available=available, native_bf16=True)
+    assert named is Acceleration.CPU
+
+
+def test_hardware_bfloat16_is_read_from_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n")
+    assert cpu_has_native_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2\n")
+    assert not cpu_has_native_bf16(cpuinfo)
+    assert not cpu_has_native_bf16(tmp_path / "absent")
+
+
+@pytest.mark.models
+@needs_photos
+@needs_model("isnet-imgly-medium.onnx")
+@pytest.mark.skipif(
+    "OpenVINOExecutionProvider" not in ort.get_available_providers(),
+    reason="this onnxruntime has no OpenVINO provider (no wheel for this platform)",
+)
+@pytest.mark.parametrize("acceleration", [Acceleration.OPENVINO, Acceleration.OPENVINO_BF16])
+def test_openvino_runs_the_model_and_finds_the_same_subject_as_the_cpu_provider(acceleration):
+    engine = OnnxEngine(MODELS["isnet-imgly-medium"], MODELS_DIR, THREADS, acceleration)
+    assert engine.session().get_providers()[0] == "OpenVINOExecutionProvider"
+    photo = Image.open(COMPOSITES / "images" / "astronaut-on-grass.jpg").convert("RGB")
+    cpu = OnnxEngine(MODELS["isnet-imgly-medium"], MODELS_DIR, THREADS, Acceleration.CPU)
+    theirs, ours = cpu.mask(photo) > 0.5, engine.mask(photo) > 0.5
+    assert (ours & theirs).sum() / (ours | theirs).sum() > 0.99
