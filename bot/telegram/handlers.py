@@ -36,6 +36,7 @@ from bot.telegram.keyboards import (
 )
 from bot.telegram.session import person, register
 from bot.telegram.stars import PROVIDER, plan_prices, product_for, send_product_invoice
+from db.models import Account
 from services.accounts import (
     get_output_options,
     grant_credits,
@@ -405,16 +406,26 @@ async def resend_results(update: Update, context: BotContext) -> None:
 # --- Operators (ADMIN_IDS) ---
 
 
-def _is_operator(update: Update, context: BotContext) -> bool:
+async def _operator(update: Update, context: BotContext) -> Account | None:
+    """The operator's account; None, after saying so, for anyone not in ADMIN_IDS."""
+    account = await person(update, context)
     user = update.effective_user
-    return user is not None and user.id in context.deps.settings.admin_ids
+    if user is not None and user.id in context.deps.settings.admin_ids:
+        return account
+    await _reply(update, text("chat.admin.only", account.language))
+    return None
+
+
+async def _tell_operator(update: Update, error: Exception, language: str) -> None:
+    """Report a refused operator command: service errors as people see them, others verbatim."""
+    known = isinstance(error, ServiceError | UnknownPlan)
+    await _reply(update, error_text(error, language) if known else str(error))
 
 
 async def operator_stats(update: Update, context: BotContext) -> None:
     """Show service figures: users, images, revenue, engine cost and margin."""
-    account = await person(update, context)
-    if not _is_operator(update, context):
-        await _reply(update, text("chat.admin.only", account.language))
+    account = await _operator(update, context)
+    if account is None:
         return
     settings = context.deps.settings
     metrics = await read_metrics(context.deps.uow())
@@ -429,11 +440,10 @@ async def operator_stats(update: Update, context: BotContext) -> None:
 
 async def operator_grant(update: Update, context: BotContext) -> None:
     """Grant credits: /grant ACCOUNT CREDITS (ACCOUNT is an id, tg:ID or wa:NUMBER)."""
-    account = await person(update, context)
-    language = account.language
-    if not _is_operator(update, context):
-        await _reply(update, text("chat.admin.only", language))
+    account = await _operator(update, context)
+    if account is None:
         return
+    language = account.language
     args = context.args or []
     if len(args) != 2 or not args[1].lstrip("-").isdigit():
         await _reply(update, text("chat.admin.usage", language, usage="/grant ACCOUNT CREDITS"))
@@ -451,22 +461,18 @@ async def operator_grant(update: Update, context: BotContext) -> None:
             idempotency_key=f"grant:telegram:{message.chat_id}:{message.message_id}",
             now=utcnow(),
         )
-    except (ServiceError, UnknownPlan) as error:
-        await _reply(update, error_text(error, language))
-        return
-    except ValueError as error:  # operators read the reason as it is
-        await _reply(update, str(error))
+    except (ServiceError, ValueError) as error:
+        await _tell_operator(update, error, language)
         return
     await _reply(update, text("chat.admin.granted", language, account=target, balance=balance))
 
 
 async def operator_set_plan(update: Update, context: BotContext) -> None:
     """Give a plan: /setplan ACCOUNT PLAN DAYS."""
-    account = await person(update, context)
-    language = account.language
-    if not _is_operator(update, context):
-        await _reply(update, text("chat.admin.only", language))
+    account = await _operator(update, context)
+    if account is None:
         return
+    language = account.language
     args = context.args or []
     if len(args) != 3 or not args[2].isdigit() or int(args[2]) < 1:
         await _reply(
@@ -484,11 +490,8 @@ async def operator_set_plan(update: Update, context: BotContext) -> None:
             auto_renew=False,
             now=utcnow(),
         )
-    except (ServiceError, UnknownPlan) as error:
-        await _reply(update, error_text(error, language))
-        return
-    except ValueError as error:  # operators read the reason as it is
-        await _reply(update, str(error))
+    except (ServiceError, ValueError) as error:
+        await _tell_operator(update, error, language)
         return
     until = status.period_end.astimezone(context.deps.settings.zone).strftime("%Y-%m-%d")
     await _reply(
@@ -505,11 +508,10 @@ async def operator_set_plan(update: Update, context: BotContext) -> None:
 
 async def operator_refund(update: Update, context: BotContext) -> None:
     """Refund a Stars payment: /refund CHARGE_ID (Telegram first, then the ledger)."""
-    account = await person(update, context)
-    language = account.language
-    if not _is_operator(update, context):
-        await _reply(update, text("chat.admin.only", language))
+    account = await _operator(update, context)
+    if account is None:
         return
+    language = account.language
     args = context.args or []
     if len(args) != 1:
         await _reply(update, text("chat.admin.usage", language, usage="/refund CHARGE_ID"))
@@ -521,11 +523,8 @@ async def operator_refund(update: Update, context: BotContext) -> None:
             raise ValueError("the paying account is no longer on Telegram")
         await context.bot.refund_star_payment(payment.telegram_id, charge_id)
         taken = await record_refund(context.deps.uow(), charge_id, now=utcnow())
-    except (ServiceError, UnknownPlan) as error:
-        await _reply(update, error_text(error, language))
-        return
-    except ValueError as error:  # operators read the reason as it is
-        await _reply(update, str(error))
+    except (ServiceError, ValueError) as error:
+        await _tell_operator(update, error, language)
         return
     except TelegramError as error:
         await _reply(update, f"{text('chat.error.generic', language)} ({error.message})")

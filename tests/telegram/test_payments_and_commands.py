@@ -220,3 +220,22 @@ async def test_operator_sets_a_plan_by_command(telegram: Harness):
 
     plans = await _text_containing(telegram, sari.user_id, "Paket Anda: Pro")
     assert "aktif sampai" in plans
+
+
+async def test_operator_commands_refuse_others_and_explain_bad_arguments(telegram: Harness):
+    api = telegram.api
+    sari = telegram.person()
+    api.push(sari.command("/start"))
+    await _text_containing(telegram, sari.user_id, "30 kredit gratis")
+    operator = telegram.person(9001, language="en")
+
+    # Someone not in ADMIN_IDS is told so, and nothing is granted.
+    api.push(sari.command(f"/grant tg:{sari.user_id} 1000"))
+    await _text_containing(telegram, sari.user_id, "Perintah khusus operator")
+    # An operator naming a plan or an account that does not exist is told which.
+    api.push(operator.command(f"/setplan tg:{sari.user_id} gold 30"))
+    await _text_containing(telegram, operator.user_id, "Unknown plan: choose starter or pro")
+    api.push(operator.command("/grant tg:424242 10"))
+    await _text_containing(telegram, operator.user_id, "Account not found")
+    api.push(sari.command("/stats"))
+    assert "Saldo: 30 kredit" in await _text_containing(telegram, sari.user_id, "Saldo:")
