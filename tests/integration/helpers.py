@@ -14,11 +14,22 @@ NOON = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)  # 12:00 in Jakarta
 
 
 async def new_account(
-    uow: UnitOfWork, telegram_id: int = 1001, credits: int = 0, now: datetime = NOON
+    uow: UnitOfWork,
+    telegram_id: int = 1001,
+    credits: int = 0,
+    now: datetime = NOON,
+    *,
+    whatsapp_number: str | None = None,
 ) -> int:
+    """A Telegram account, or a WhatsApp one when `whatsapp_number` is given."""
+    identity = (
+        ChannelIdentity(whatsapp_number=whatsapp_number)
+        if whatsapp_number
+        else ChannelIdentity(telegram_id=telegram_id)
+    )
     registration = await get_or_register(
         uow,
-        ChannelIdentity(telegram_id=telegram_id),
+        identity,
         language="id",
         display_name="Toko Uji",
         welcome_credits=credits,

@@ -22,22 +22,14 @@ from services.account_links import (
     looks_like_link_code,
     redeem_link_code,
 )
-from services.accounts import ChannelIdentity, get_or_register, grant_credits
+from services.accounts import grant_credits
 from tests.integration.helpers import NOON, new_account
 
 
 async def _whatsapp_account(
     uow: UnitOfWork, number: str = "6281234567890", credits: int = 5
 ) -> int:
-    registration = await get_or_register(
-        uow,
-        ChannelIdentity(whatsapp_number=number),
-        language="id",
-        display_name="Toko WA",
-        welcome_credits=credits,
-        now=NOON,
-    )
-    return registration.account.id
+    return await new_account(uow, credits=credits, whatsapp_number=number)
 
 
 async def test_code_from_telegram_sent_on_whatsapp_joins_the_number_to_the_telegram_account(uow):
