@@ -17,70 +17,35 @@ def message_id() -> str:
     return "wamid.HBgL" + secrets.token_hex(16).upper()
 
 
-def notification(number: str, message: dict[str, Any], *, phone_number_id: str) -> bytes:
-    """One `messages` change holding one message from `number`."""
+def _change(value: dict[str, Any], *, phone_number_id: str) -> bytes:
+    """The webhook envelope of one `messages` change carrying `value`."""
+    metadata = {"display_phone_number": DISPLAY_NUMBER, "phone_number_id": phone_number_id}
+    change = {"value": {"messaging_product": "whatsapp", "metadata": metadata, **value}}
     payload = {
         "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": WABA_ID,
-                "changes": [
-                    {
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": DISPLAY_NUMBER,
-                                "phone_number_id": phone_number_id,
-                            },
-                            "contacts": [{"profile": {"name": "Sari"}, "wa_id": number}],
-                            "messages": [
-                                {
-                                    "from": number,
-                                    "timestamp": str(int(time.time())),
-                                    **message,
-                                }
-                            ],
-                        },
-                        "field": "messages",
-                    }
-                ],
-            }
-        ],
+        "entry": [{"id": WABA_ID, "changes": [{**change, "field": "messages"}]}],
     }
     return json.dumps(payload).encode()
+
+
+def notification(number: str, message: dict[str, Any], *, phone_number_id: str) -> bytes:
+    """One `messages` change holding one message from `number`."""
+    value = {
+        "contacts": [{"profile": {"name": "Sari"}, "wa_id": number}],
+        "messages": [{"from": number, "timestamp": str(int(time.time())), **message}],
+    }
+    return _change(value, phone_number_id=phone_number_id)
 
 
 def status_notification(number: str, *, phone_number_id: str) -> bytes:
     """A delivery status: not a message, nothing to handle."""
-    payload = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": WABA_ID,
-                "changes": [
-                    {
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": DISPLAY_NUMBER,
-                                "phone_number_id": phone_number_id,
-                            },
-                            "statuses": [
-                                {
-                                    "id": message_id(),
-                                    "status": "delivered",
-                                    "timestamp": str(int(time.time())),
-                                    "recipient_id": number,
-                                }
-                            ],
-                        },
-                        "field": "messages",
-                    }
-                ],
-            }
-        ],
+    status = {
+        "id": message_id(),
+        "status": "delivered",
+        "timestamp": str(int(time.time())),
+        "recipient_id": number,
     }
-    return json.dumps(payload).encode()
+    return _change({"statuses": [status]}, phone_number_id=phone_number_id)
 
 
 def image(media_id: str, mid: str | None = None, caption: str | None = None) -> dict[str, Any]:
