@@ -20,19 +20,21 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiolimiter import AsyncLimiter
 
+from bot.messages import reason
+from db.models import BatchStatus
 from db.uow import UnitOfWork
 from services.api_keys import InvalidApiKey, authenticate
 from services.billing import AcceptedBatch, QuoteOffer, accept_quote
 from services.clock import utcnow
 from services.errors import ServiceError
-from services.history import get_batch, get_job, list_jobs
+from services.history import batch_jobs, get_batch, get_job, list_jobs
 from services.imaging.compose import InvalidOptions, OutputOptions
 from services.plans import PlanCode
 from services.pricing import MAX_BATCH_IMAGES, BatchTooLarge, Tier, batch_price
 from services.settings import Settings
 from services.stats import account_stats
 from services.subscriptions import buy_plan_with_credits, cancel, current_plan
-from services.uploads import ReceivedFile, quote_upload
+from services.uploads import NothingToProcess, ReceivedFile, quote_upload
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +60,13 @@ STATUS_BY_CODE = {
 
 
 class ApiError(ServiceError):
-    """A request the API itself refuses, with its code and HTTP status."""
+    """A request the API itself refuses, with its code, HTTP status and any further fields."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(self, code: str, message: str, status: int = 400, **details: Any) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
+        self.details = details
 
 
 @dataclass
@@ -88,8 +91,13 @@ API = web.AppKey("api", ApiContext)
 ACCOUNT_ID = web.RequestKey("account_id", int)
 
 
-def error_response(code: str, message: str, status: int) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def error_response(code: str, message: str, status: int, **details: Any) -> web.Response:
+    error = {"code": code, "message": message, **_json_ready(details)}
+    return web.json_response({"error": error}, status=status)
+
+
+def _refusals_text(rejected: list[dict[str, str]]) -> str:
+    return "; ".join(f"{r['name']}: {reason(r['reason'], 'en')}" for r in rejected[:20])
 
 
 @web.middleware
@@ -98,7 +106,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as error:
-        return error_response(error.code, str(error), error.status)
+        return error_response(error.code, str(error), error.status, **error.details)
+    except NothingToProcess as error:
+        message = f"{error}: {_refusals_text(error.rejected)}"
+        return error_response(error.code, message, 422, rejected=error.rejected)
     except ServiceError as error:
         return error_response(error.code, str(error), STATUS_BY_CODE.get(error.code, 400))
     except web.HTTPException as error:
@@ -396,19 +407,34 @@ async def remove_single(request: web.Request) -> web.StreamResponse:
     context = request.app[API]
     upload = await _read_upload(request, max_files=1)
     accepted, _ = await _start(request, upload, {"language": "en"})
-    deadline = asyncio.get_running_loop().time() + context.removal_wait_seconds
-    while asyncio.get_running_loop().time() < deadline:
-        view = await get_batch(context.uow(), request[ACCOUNT_ID], accepted.batch_id)
-        if view.results:
-            return web.FileResponse(
-                context.settings.data_dir / view.results[0],
-                headers={"X-Batch-Id": str(view.batch_id)},
+    account_id, batch_id = request[ACCOUNT_ID], accepted.batch_id
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + context.removal_wait_seconds
+    while loop.time() < deadline:
+        view = await get_batch(context.uow(), account_id, batch_id)
+        # Delivered means the settlement and the results are both committed: only then is
+        # the answer final, so a paid success can never read as a failure.
+        if view.status == BatchStatus.DELIVERED:
+            if view.results:
+                return web.FileResponse(
+                    context.settings.data_dir / view.results[0],
+                    headers={"X-Batch-Id": str(batch_id)},
+                )
+            jobs = await batch_jobs(context.uow(), account_id, batch_id)
+            refusals = [{"name": j.input_name, "reason": j.error or "unknown"} for j in jobs]
+            raise ApiError(
+                "image_failed",
+                f"the image could not be processed: {_refusals_text(refusals)}",
+                422,
+                batch_id=batch_id,
+                rejected=refusals,
+                refunded_credits=view.refunded_credits,
             )
-        if view.status != "queued" and not view.results:
-            job = (await list_jobs(context.uow(), request[ACCOUNT_ID], limit=1, offset=0))[0][0]
-            raise ApiError("image_failed", f"the image could not be processed: {job.error}", 422)
         await asyncio.sleep(0.25)
-    return render({"batch_id": accepted.batch_id, "status": "queued"}, status=202)
+    return render(
+        {"batch_id": batch_id, "status": "processing", "status_url": f"{PREFIX}/batch/{batch_id}"},
+        status=202,
+    )
 
 
 async def start_batch(request: web.Request) -> web.Response:
