@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from db.models import Batch, BatchStatus, Job, JobStatus
 from db.uow import UnitOfWork
@@ -46,6 +47,9 @@ class BatchView:
     delivered_at: datetime | None
     results: tuple[str, ...]
     channel: str
+    # {"state": pending|delivered|failed, "attempts": n} for a batch with a callback URL;
+    # never the receiver's answers or errors, which would map the network behind it.
+    callback: dict[str, Any] | None = None
 
 
 def _job_view(job: Job, batch: Batch) -> JobView:
@@ -93,6 +97,11 @@ async def _batch_view(uow: UnitOfWork, batch: Batch) -> BatchView:
         delivered_at=batch.delivered_at,
         results=tuple(batch.results),
         channel=batch.channel,
+        callback=(
+            {"state": batch.callback_state, "attempts": batch.callback_attempts}
+            if batch.callback_state is not None
+            else None
+        ),
     )
 
 
