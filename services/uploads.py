@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from db.models import QuoteStatus
 from db.uow import UnitOfWork
-from services.billing import QuoteFile, QuoteOffer, create_quote
+from services.billing import QuoteFile, QuoteOffer, cancel_quote, create_quote
 from services.errors import ServiceError
 from services.imaging.archive import ArchiveLimits, ArchiveRejected, extract_images
 from services.imaging.intake import ImageRejected, IntakeLimits, probe_image
@@ -147,6 +147,21 @@ async def discard_quote(
         await uow.commit()
     await asyncio.to_thread(delete_quote_files, data_dir, files)
     return True
+
+
+async def cancel_upload(
+    uow: UnitOfWork, quote_id: str, account_id: int, *, data_dir: Path, now: datetime
+) -> None:
+    """Cancel an open quote, as the person's Cancel button asks, and delete its files at once.
+
+    Raises:
+        QuoteNotFound, QuoteAlreadyUsed, QuoteExpired: as `cancel_quote`.
+    """
+    await cancel_quote(uow, quote_id, account_id, now)
+    async with uow:
+        quote = await uow.quotes.get(quote_id)
+        files = list(quote.files) if quote is not None else []
+    await asyncio.to_thread(delete_quote_files, data_dir, files)
 
 
 async def expire_quotes(uow: UnitOfWork, *, data_dir: Path, now: datetime) -> int:

@@ -14,7 +14,8 @@ from bot.app import build_web_app
 from bot.http_api import PREFIX
 from db.models import Quote, QuoteStatus
 from services.billing import QuoteFile, create_quote
-from services.uploads import expire_quotes
+from services.errors import QuoteAlreadyUsed
+from services.uploads import cancel_upload, expire_quotes
 from tests.api.conftest import MODELS, service_settings
 from tests.api.test_images_api import key_for, photo_bytes
 from tests.integration.helpers import JAKARTA, NOON, new_account
@@ -120,3 +121,25 @@ async def test_expired_quotes_are_closed_and_their_files_deleted(uow, tmp_path):
     assert not folder.exists()
     async with uow:
         assert (await uow.quotes.get(offer.quote_id)).status == QuoteStatus.EXPIRED
+
+
+async def test_a_cancelled_quote_deletes_its_files_and_a_second_cancel_is_stale(uow, tmp_path):
+    account = await new_account(uow, credits=30)
+    folder = tmp_path / "inbox" / str(account) / "album"
+    folder.mkdir(parents=True)
+    (folder / "0000").write_bytes(photo_bytes())
+    files = [QuoteFile(name="a.jpg", path=f"inbox/{account}/album/0000")]
+    offer = await create_quote(
+        uow,
+        account,
+        files,
+        channel="telegram",
+        chat={},
+        ttl=timedelta(minutes=5),
+        zone=JAKARTA,
+        now=NOON,
+    )
+    await cancel_upload(uow, offer.quote_id, account, data_dir=tmp_path, now=NOON)
+    assert not folder.exists()
+    with pytest.raises(QuoteAlreadyUsed):
+        await cancel_upload(uow, offer.quote_id, account, data_dir=tmp_path, now=NOON)
