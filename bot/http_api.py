@@ -501,10 +501,25 @@ async def _first_or_claim(
         await asyncio.sleep(0.1)
 
 
+async def _claim_for_upload(
+    request: web.Request, upload: _Upload, key: str, route: str, wait_seconds: float
+) -> FirstAnswer | None:
+    """Claim `key` for this upload; a repeat's own copy of the files is deleted at once."""
+    try:
+        first = await _first_or_claim(request, key, route, upload.fingerprint(route), wait_seconds)
+    except BaseException:
+        upload.discard()
+        raise
+    if first is not None:
+        upload.discard()
+    return first
+
+
 async def _start(
     request: web.Request, upload: _Upload, chat: dict[str, Any], key: str | None
 ) -> tuple[AcceptedBatch, QuoteOffer]:
-    """Quote and charge an upload. Whatever is refused leaves no file and no open quote."""
+    """Quote and charge an upload; the caller queues it. Whatever is refused leaves no file
+    and no open quote."""
     context = request.app[API]
     settings = context.settings
     account_id = request[ACCOUNT_ID]
@@ -545,7 +560,6 @@ async def _start(
         if key is not None:
             await release(context.uow(), account_id, key)
         raise
-    await context.submit(accepted)
     return accepted, offer
 
 
@@ -588,15 +602,15 @@ async def remove_single(request: web.Request) -> web.StreamResponse:
     key = _idempotency_key(request)
     upload = await _read_upload(request, max_files=1)
     if key is not None:
-        first = await _first_or_claim(
-            request, key, "remove", upload.fingerprint("remove"), context.removal_wait_seconds
+        first = await _claim_for_upload(
+            request, upload, key, "remove", context.removal_wait_seconds
         )
         if first is not None:
-            upload.discard()
             if first.batch_id is None:
                 return web.json_response(first.body, status=first.status or 200)
             return await _removal_answer(request, first.batch_id)
     accepted, _ = await _start(request, upload, {"language": "en"}, key)
+    await context.submit(accepted)
     if key is not None:
         await complete(
             context.uow(),
@@ -627,25 +641,30 @@ async def start_batch(request: web.Request) -> web.Response:
     account_id = request[ACCOUNT_ID]
     key = _idempotency_key(request)
     upload = await _read_upload(request, max_files=MAX_BATCH_IMAGES)
+    # Checked before the key is claimed: a refused URL leaves the key free for a corrected retry.
+    callback = await _registered_callback(request, upload)
     if key is not None:
-        first = await _first_or_claim(request, key, "batch", upload.fingerprint("batch"), 60.0)
+        first = await _claim_for_upload(request, upload, key, "batch", 60.0)
         if first is not None:
-            upload.discard()
             if first.completed and first.body is not None:
                 return web.json_response(first.body, status=first.status or 202)
             assert first.batch_id is not None
             return render(
                 _batch_started(await get_batch(context.uow(), account_id, first.batch_id)), 202
             )
-    callback = await _registered_callback(request, upload)
-    new_secret = None
-    if callback is not None:
-        new_secret = await ensure_callback_secret(
-            context.uow(), account_id, context.signing_key(), now=utcnow()
-        )
     accepted, offer = await _start(
         request, upload, {"language": "en", "callback_url": callback}, key
     )
+    new_secret = None
+    try:
+        if callback is not None:
+            # Only once the batch is paid, and before its jobs are queued, so the secret is
+            # shown to the integrator and exists before the callback is signed.
+            new_secret = await ensure_callback_secret(
+                context.uow(), account_id, context.signing_key(), now=utcnow()
+            )
+    finally:
+        await context.submit(accepted)
     body = {
         **_batch_started(await get_batch(context.uow(), account_id, accepted.batch_id)),
         "rejected": list(offer.rejected),

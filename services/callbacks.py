@@ -49,6 +49,9 @@ async def claim_callback_attempt(
         batch = await uow.batches.get(batch_id)
         if batch is None or batch.callback_state != CallbackState.PENDING:
             return None
+        account = await uow.accounts.get(batch.account_id)
+        if account is None or account.callback_secret_nonce is None:
+            return None  # the secret is made with the batch; the sweep tries again later
         number = batch.callback_attempts + 1
         wait = schedule[number - 1] if number <= len(schedule) else None
         # Recorded before the call: a worker that dies mid-call still spends the attempt.
@@ -60,16 +63,14 @@ async def claim_callback_attempt(
             next_at=next_at,
         ):
             return None
-        account = await uow.accounts.get(batch.account_id)
         counts = await uow.jobs.status_counts(batch_id)
         await uow.commit()
-    nonce = account.callback_secret_nonce if account is not None else None
     return CallbackAttempt(
         batch_id=batch_id,
         account_id=batch.account_id,
         url=str(batch.chat.get("callback_url", "")),
         number=number,
-        secret=derive_callback_secret(server_key, batch.account_id, nonce or ""),
+        secret=derive_callback_secret(server_key, batch.account_id, account.callback_secret_nonce),
         image_count=batch.image_count,
         succeeded=counts["done"],
         failed=counts["failed"],

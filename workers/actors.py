@@ -27,6 +27,7 @@ from services.callbacks import (
 )
 from services.clock import utcnow
 from services.errors import BatchNotFinished
+from services.idempotency import purge_idempotency_records
 from services.pipeline import (
     MAX_ATTEMPTS,
     BatchOutcome,
@@ -396,7 +397,8 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
         purge = await purge_expired(
             runtime.uow(), config.data_dir, now=utcnow(), retention=config.retention
         )
-        log.info("retention: %s", purge)
+        keys = await purge_idempotency_records(runtime.uow(), now=utcnow())
+        log.info("retention: %s, idempotency keys forgotten: %d", purge, keys)
 
     def declare(fn: Callable[..., Any], name: str, queue: str, **options: Any) -> Any:
         on = options.pop("on", broker)

@@ -3,14 +3,22 @@
 import asyncio
 import io
 import zipfile
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiohttp import FormData
 
 from bot.http_api import PREFIX
 from db.models import LedgerReason
+from services.idempotency import (
+    IdempotencyKeyReused,
+    claim,
+    complete,
+    purge_idempotency_records,
+)
 from tests.api.test_images_api import key_for, photo_bytes
-from tests.integration.helpers import NOON
+from tests.integration.helpers import NOON, new_account
 
 
 def removal_form(size=(120, 90)) -> FormData:
@@ -56,7 +64,13 @@ async def test_three_retries_of_a_removal_with_one_key_charge_once(service, uow)
     assert await balance(uow, account) == 27
 
 
-async def test_a_repeated_batch_returns_the_first_batch_and_another_body_is_a_409(service, uow):
+def stored(data_dir, account) -> int:
+    return sum(1 for p in (data_dir / "inbox" / str(account)).rglob("*") if p.is_file())
+
+
+async def test_a_repeated_batch_returns_the_first_batch_and_another_body_is_a_409(
+    service, uow, tmp_path
+):
     account, _, headers = await key_for(uow, credits=30)
     retry = {**headers, "Idempotency-Key": "batch-a"}
     first = await service.post(f"{PREFIX}/batch", data=batch_form(), headers=retry)
@@ -64,10 +78,26 @@ async def test_a_repeated_batch_returns_the_first_batch_and_another_body_is_a_40
     assert (first.status, again.status) == (202, 202)
     assert (await first.json())["batch_id"] == (await again.json())["batch_id"]
     assert await balance(uow, account) == 24
+    files_of_the_first = stored(tmp_path, account)
     # The same key with other images is refused, charges nothing and keeps no file
     other = await service.post(f"{PREFIX}/batch", data=batch_form(images=3), headers=retry)
     assert other.status == 409
     assert (await other.json())["error"]["code"] == "idempotency_key_reused"
+    assert await balance(uow, account) == 24
+    assert stored(tmp_path, account) == files_of_the_first
+
+
+async def test_a_refused_callback_url_leaves_the_key_free_for_the_corrected_request(service, uow):
+    account, _, headers = await key_for(uow, credits=30)
+    retry = {**headers, "Idempotency-Key": "with-hook"}
+    wrong = batch_form()
+    wrong.add_field("callback_url", "https://localhost/hook")
+    refused = await service.post(f"{PREFIX}/batch", data=wrong, headers=retry)
+    assert refused.status == 400
+    right = batch_form()
+    right.add_field("callback_url", "http://127.0.0.1:9/hook")
+    accepted = await service.post(f"{PREFIX}/batch", data=right, headers=retry)
+    assert accepted.status == 202, await accepted.text()
     assert await balance(uow, account) == 24
 
 
@@ -136,3 +166,18 @@ async def test_a_key_whose_first_request_was_refused_works_after_a_top_up(servic
     bought = await service.post(f"{PREFIX}/subscription", json={"plan": "starter"}, headers=retry)
     assert bought.status == 200
     assert await balance(uow, account) == 10
+
+
+async def test_keys_are_forgotten_after_24_hours(uow):
+    account = await new_account(uow, telegram_id=9)
+    claimed = await claim(uow, account, "old", route="batch", request_fingerprint="a", now=NOON)
+    assert claimed is None
+    await complete(uow, account, "old", status=202, body={"batch_id": 1}, now=NOON)
+    # Within 24 hours another request with the key is refused
+    with pytest.raises(IdempotencyKeyReused):
+        await claim(uow, account, "old", route="batch", request_fingerprint="b", now=NOON)
+    later = NOON + timedelta(hours=25)
+    assert await purge_idempotency_records(uow, now=later) == 1
+    assert (
+        await claim(uow, account, "old", route="batch", request_fingerprint="b", now=later) is None
+    )
