@@ -133,13 +133,18 @@ def callback_signing_key(configured: str | None, data_dir: Path) -> bytes:
     path = data_dir / KEY_FILE
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole under a private name, then linked into place: a process starting at the
+        # same moment sees either no key file or a complete one, and one key wins.
+        draft = path.with_name(f"{KEY_FILE}.{secrets.token_hex(8)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as sink:
+            sink.write(secrets.token_hex(32))
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(draft, path)
         except FileExistsError:
-            pass  # another process made it first
-        else:
-            with os.fdopen(descriptor, "w") as sink:
-                sink.write(secrets.token_hex(32))
+            pass  # another process made it first; its key is the one
+        finally:
+            draft.unlink()
     return path.read_text().strip().encode()
 
 

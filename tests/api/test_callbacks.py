@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_web_app
 from bot.http_api import PREFIX
-from services.api_keys import derive_callback_secret
+from services.api_keys import callback_signing_key, derive_callback_secret
 from tests.api.conftest import MODELS, service_settings
 from tests.api.test_images_api import key_for, photo_bytes
 from tests.integration.pipeline_helpers import wait_for
@@ -247,3 +247,11 @@ async def test_callback_urls_that_reach_inside_are_refused_and_charge_nothing(
         assert (await uow.accounts.get(account)).balance == 30
     inbox = tmp_path / "inbox" / str(account)
     assert not inbox.exists() or not any(p.is_file() for p in inbox.rglob("*"))
+
+
+def test_the_server_key_file_is_made_once_and_private(tmp_path):
+    first = callback_signing_key(None, tmp_path)
+    assert callback_signing_key(None, tmp_path) == first and len(first) == 64
+    assert (tmp_path / "callback-signing.key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["callback-signing.key"]
+    assert callback_signing_key("configured", tmp_path) == b"configured"
