@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels import build_deliveries
 from bot.http_api import PREFIX, ApiContext, build_api
-from bot.observability import request_ids
+from bot.observability import protect_secrets, request_ids
 from bot.openapi import openapi_document
 from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
 from bot.whatsapp.web import add_download_route, add_whatsapp_routes
@@ -111,7 +111,8 @@ def build_web_app(settings: Settings) -> web.Application:
         return UnitOfWork(app[SESSIONS])
 
     app.cleanup_ctx.append(_resources)
-    add_ops_routes(app, OpsContext(uow))
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    add_ops_routes(app, OpsContext(uow, metrics_token=token))
 
     async def submit(accepted: AcceptedBatch) -> bool:
         return await submit_batch(app[ACTORS], uow(), accepted)
@@ -131,6 +132,8 @@ def build_web_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/openapi.json", openapi)
     add_download_route(app, settings, uow)
     if settings.whatsapp_enabled:
+        secrets = (settings.whatsapp_verify_token, settings.whatsapp_app_secret)
+        protect_secrets(*(secret.get_secret_value() for secret in secrets if secret))
         add_whatsapp_routes(app, settings, uow, submit)
     if settings.telegram_bot_token is not None:
         from bot.telegram.application import add_telegram

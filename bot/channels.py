@@ -13,7 +13,14 @@ from workers.delivery import Delivery
 
 def build_deliveries(settings: Settings, uow: Callable[[], UnitOfWork]) -> dict[str, Delivery]:
     """Return a delivery for every channel that is configured, keyed by channel name."""
-    deliveries: dict[str, Delivery] = {"api": ApiDelivery(uow, settings.public_base_url)}
+    deliveries: dict[str, Delivery] = {
+        "api": ApiDelivery(
+            uow,
+            settings.public_base_url,
+            allowed_hosts=settings.callback_allowed_hosts,
+            timeout_seconds=settings.callback_timeout_seconds,
+        )
+    }
     if settings.whatsapp_enabled:
         deliveries["whatsapp"] = WhatsAppDelivery(uow, whatsapp_config(settings))
     if settings.telegram_bot_token is not None:

@@ -8,31 +8,57 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import secrets
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timedelta
-from pathlib import PurePath
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, BinaryIO
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiolimiter import AsyncLimiter
 
+from bot.messages import reason
+from db.models import BatchStatus
 from db.uow import UnitOfWork
-from services.api_keys import InvalidApiKey, authenticate
+from services.api_keys import (
+    InvalidApiKey,
+    authenticate,
+    callback_signing_key,
+    ensure_callback_secret,
+    rotate_callback_secret,
+)
 from services.billing import AcceptedBatch, QuoteOffer, accept_quote
+from services.callback_urls import UnsafeCallbackUrl, check_callback_url
 from services.clock import utcnow
 from services.errors import ServiceError
-from services.history import get_batch, get_job, list_jobs
+from services.history import BatchView, batch_jobs, get_batch, get_job, list_jobs
+from services.idempotency import (
+    FirstAnswer,
+    bind_quote,
+    checked_key,
+    claim,
+    complete,
+    fingerprint,
+    release,
+)
 from services.imaging.compose import InvalidOptions, OutputOptions
 from services.plans import PlanCode
 from services.pricing import MAX_BATCH_IMAGES, BatchTooLarge, Tier, batch_price
 from services.settings import Settings
 from services.stats import account_stats
 from services.subscriptions import buy_plan_with_credits, cancel, current_plan
-from services.uploads import ReceivedFile, quote_upload
+from services.uploads import (
+    NothingToProcess,
+    ReceivedFile,
+    account_stored_bytes,
+    discard_quote,
+    quote_upload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +80,20 @@ STATUS_BY_CODE = {
     "payload_too_large": 413,
     "nothing_to_process": 422,
     "too_many_images": 413,
+    "invalid_idempotency_key": 400,
+    "idempotency_key_reused": 409,
+    "idempotency_key_in_use": 409,
 }
 
 
 class ApiError(ServiceError):
-    """A request the API itself refuses, with its code and HTTP status."""
+    """A request the API itself refuses, with its code, HTTP status and any further fields."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(self, code: str, message: str, status: int = 400, **details: Any) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
+        self.details = details
 
 
 @dataclass
@@ -76,6 +106,16 @@ class ApiContext:
     requests_per_minute: int = 60
     removal_wait_seconds: float = 120.0
     limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
+    _signing_key: bytes | None = None
+
+    def signing_key(self) -> bytes:
+        """The server-side key that callback signing secrets are derived with."""
+        if self._signing_key is None:
+            configured = self.settings.callback_signing_key
+            self._signing_key = callback_signing_key(
+                configured.get_secret_value() if configured else None, self.settings.data_dir
+            )
+        return self._signing_key
 
     def limiter(self, account_id: int) -> AsyncLimiter:
         # One bucket per account in this process, created on first use.
@@ -88,8 +128,13 @@ API = web.AppKey("api", ApiContext)
 ACCOUNT_ID = web.RequestKey("account_id", int)
 
 
-def error_response(code: str, message: str, status: int) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def error_response(code: str, message: str, status: int, **details: Any) -> web.Response:
+    error = {"code": code, "message": message, **_json_ready(details)}
+    return web.json_response({"error": error}, status=status)
+
+
+def _refusals_text(rejected: list[dict[str, str]]) -> str:
+    return "; ".join(f"{r['name']}: {reason(r['reason'], 'en')}" for r in rejected[:20])
 
 
 @web.middleware
@@ -98,7 +143,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as error:
-        return error_response(error.code, str(error), error.status)
+        return error_response(error.code, str(error), error.status, **error.details)
+    except NothingToProcess as error:
+        message = f"{error}: {_refusals_text(error.rejected)}"
+        return error_response(error.code, message, 422, rejected=error.rejected)
     except ServiceError as error:
         return error_response(error.code, str(error), STATUS_BY_CODE.get(error.code, 400))
     except web.HTTPException as error:
@@ -106,6 +154,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         code = error.reason.lower().replace(" ", "_")
         return error_response(code, error.reason, error.status)
+    except Exception:
+        # Whatever went wrong, the client gets JSON; the traceback goes to the log.
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response("internal_error", "something went wrong on our side", 500)
 
 
 @web.middleware
@@ -145,8 +197,10 @@ async def _body(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         raise ApiError("invalid_json", "the body is not valid JSON") from None
+    except RecursionError:
+        raise ApiError("invalid_json", "the body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError("invalid_json", "the body must be a JSON object")
     return body
@@ -236,21 +290,37 @@ async def get_subscription(request: web.Request) -> web.Response:
 
 
 async def post_subscription(request: web.Request) -> web.Response:
-    """Buy a plan's month with credits; an Idempotency-Key header makes a retry charge once."""
+    """Buy a plan's month with credits; an Idempotency-Key makes a retry return the first answer."""
     context = request.app[API]
+    key = _idempotency_key(request)
     body = await _body(request)
     plan = body.get("plan")
     if plan not in {code.value for code in PlanCode}:
         raise ApiError("invalid_plan", f"plan must be one of {', '.join(PlanCode)}")
-    status = await buy_plan_with_credits(
-        context.uow(),
-        request[ACCOUNT_ID],
-        plan,
-        credit_price_rp=context.settings.credit_price_rp,
-        request_key=request.headers.get("Idempotency-Key") or secrets.token_hex(16),
-        now=utcnow(),
-    )
-    return render({"subscription": _plan_json(status)})
+    account_id = request[ACCOUNT_ID]
+    if key is not None:
+        request_fingerprint = fingerprint("subscription", [json.dumps(body, sort_keys=True)])
+        first = await _first_or_claim(request, key, "subscription", request_fingerprint, 30.0)
+        if first is not None and first.body is not None:
+            return web.json_response(first.body, status=first.status or 200)
+    try:
+        status = await buy_plan_with_credits(
+            context.uow(),
+            account_id,
+            plan,
+            credit_price_rp=context.settings.credit_price_rp,
+            # The ledger's own key stays short whatever the client sent.
+            request_key=hashlib.sha256(key.encode()).hexdigest() if key else secrets.token_hex(16),
+            now=utcnow(),
+        )
+    except BaseException:
+        if key is not None:
+            await release(context.uow(), account_id, key)
+        raise
+    answer = {"subscription": _json_ready(_plan_json(status))}
+    if key is not None:
+        await complete(context.uow(), account_id, key, status=200, body=answer, now=utcnow())
+    return web.json_response(answer)
 
 
 async def delete_subscription(request: web.Request) -> web.Response:
@@ -285,26 +355,64 @@ async def get_job_detail(request: web.Request) -> web.Response:
 
 @dataclass(frozen=True, slots=True)
 class _Upload:
+    directory: Path
     files: list[ReceivedFile]
     fields: dict[str, str]
+    digests: list[str]
+
+    def fingerprint(self, route: str) -> str:
+        """What the request asks for, whatever multipart boundary the client chose."""
+        fields = [f"{name}={value}" for name, value in sorted(self.fields.items())]
+        files = [f"{f.name}:{digest}" for f, digest in zip(self.files, self.digests, strict=True)]
+        return fingerprint(route, [*fields, *files])
+
+    def discard(self) -> None:
+        """Delete what was written: a refused or repeated upload keeps nothing on disk."""
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 async def _read_upload(request: web.Request, *, max_files: int) -> _Upload:
     """Stream the multipart files to the inbox, each under the size limit, and read fields."""
-    try:
-        return await _stream_upload(request, max_files=max_files)
-    except (HttpProcessingError, ValueError) as error:
-        raise ApiError("invalid_body", f"malformed multipart body: {error}") from None
-
-
-async def _stream_upload(request: web.Request, *, max_files: int) -> _Upload:
     context = request.app[API]
     settings = context.settings
+    account_id = request[ACCOUNT_ID]
+    limit = (settings.max_image_mb if max_files == 1 else settings.max_upload_mb) * 2**20
+    # Refuse what announces itself as too large before a byte of it is written.
+    if request.content_length is not None and request.content_length > limit + 2**20:
+        raise ApiError("payload_too_large", "the upload is over the size limit", 413)
+    stored = await asyncio.to_thread(account_stored_bytes, settings.data_dir, account_id)
+    room = settings.max_stored_mb_per_account * 2**20 - stored
+    if room <= 0:
+        raise ApiError(
+            "storage_full",
+            "this account stores too many uploads; wait for running batches to finish",
+            413,
+        )
+    directory = settings.data_dir / "inbox" / str(account_id) / secrets.token_hex(8)
+    upload = _Upload(directory, [], {}, [])
+    try:
+        await _stream_upload(request, upload, max_files=max_files, limit=min(limit, room))
+    except (HttpProcessingError, ValueError) as error:
+        upload.discard()
+        raise ApiError("invalid_body", f"malformed multipart body: {error}") from None
+    except BaseException:
+        upload.discard()
+        raise
+    return upload
+
+
+def _write_and_hash(sink: BinaryIO, digest: Any, chunk: bytes) -> None:
+    sink.write(chunk)
+    digest.update(chunk)
+
+
+async def _stream_upload(
+    request: web.Request, upload: _Upload, *, max_files: int, limit: int
+) -> None:
+    settings = request.app[API].settings
     if not request.content_type.startswith("multipart/"):
         raise ApiError("invalid_body", "send multipart/form-data with the image file(s)")
-    directory = settings.data_dir / "inbox" / str(request[ACCOUNT_ID]) / secrets.token_hex(8)
-    upload = _Upload([], {})
-    limit = (settings.max_image_mb if max_files == 1 else settings.max_upload_mb) * 2**20
+    file_limit = settings.max_image_mb * 2**20 if max_files == 1 else limit
     total = 0
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
@@ -315,20 +423,27 @@ async def _stream_upload(request: web.Request, *, max_files: int) -> _Upload:
             continue
         if len(upload.files) >= max_files:
             raise ApiError("too_many_files", f"send at most {max_files} file(s)")
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / f"{len(upload.files):04d}"
+        upload.directory.mkdir(parents=True, exist_ok=True)
+        target = upload.directory / f"{len(upload.files):04d}"
+        name = PurePath(part.filename).name or "image"
         size = 0
+        digest = hashlib.sha256()
         with target.open("wb") as sink:
             while chunk := await part.read_chunk(1 << 16):
                 size += len(chunk)
                 total += len(chunk)
-                if size > limit or total > settings.max_upload_mb * 2**20:
-                    raise ApiError("payload_too_large", "a file is over the size limit", 413)
-                await asyncio.to_thread(sink.write, chunk)
-        upload.files.append(ReceivedFile(PurePath(part.filename).name or "image", target))
+                if size > file_limit or total > limit:
+                    raise ApiError(
+                        "payload_too_large",
+                        f"{name} is over the size limit",
+                        413,
+                        rejected=[{"name": name, "reason": "file_too_large"}],
+                    )
+                await asyncio.to_thread(_write_and_hash, sink, digest, chunk)
+        upload.files.append(ReceivedFile(name, target))
+        upload.digests.append(digest.hexdigest())
     if not upload.files:
         raise ApiError("missing_file", "attach at least one image file")
-    return upload
 
 
 def _options(fields: dict[str, str]) -> dict[str, Any]:
@@ -353,86 +468,244 @@ def _tier(fields: dict[str, str]) -> Tier:
         raise ApiError("invalid_tier", f"tier must be one of {', '.join(Tier)}") from None
 
 
+def _idempotency_key(request: web.Request) -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    return None if raw is None else checked_key(raw)
+
+
+async def _first_or_claim(
+    request: web.Request, key: str, route: str, request_fingerprint: str, wait_seconds: float
+) -> FirstAnswer | None:
+    """None when this request is the first with `key`; else the first one's answer, waited
+    for while it runs (a concurrent duplicate never runs, and never pays, twice)."""
+    context = request.app[API]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        first = await claim(
+            context.uow(),
+            request[ACCOUNT_ID],
+            key,
+            route=route,
+            request_fingerprint=request_fingerprint,
+            now=utcnow(),
+        )
+        if first is None or first.completed or first.batch_id is not None:
+            return first
+        if loop.time() >= deadline:
+            raise ApiError(
+                "idempotency_key_in_use",
+                "the first request with this Idempotency-Key is still running; retry later",
+                409,
+            )
+        await asyncio.sleep(0.1)
+
+
+async def _claim_for_upload(
+    request: web.Request, upload: _Upload, key: str, route: str, wait_seconds: float
+) -> FirstAnswer | None:
+    """Claim `key` for this upload; a repeat's own copy of the files is deleted at once."""
+    try:
+        first = await _first_or_claim(request, key, route, upload.fingerprint(route), wait_seconds)
+    except BaseException:
+        upload.discard()
+        raise
+    if first is not None:
+        upload.discard()
+    return first
+
+
 async def _start(
-    request: web.Request, upload: _Upload, chat: dict[str, Any]
+    request: web.Request, upload: _Upload, chat: dict[str, Any], key: str | None
 ) -> tuple[AcceptedBatch, QuoteOffer]:
+    """Quote and charge an upload; the caller queues it. Whatever is refused leaves no file
+    and no open quote."""
     context = request.app[API]
     settings = context.settings
-    tier, options = _tier(upload.fields), _options(upload.fields)
     account_id = request[ACCOUNT_ID]
-    offer = await quote_upload(
-        context.uow(),
-        account_id,
-        upload.files,
-        data_dir=settings.data_dir,
-        limits=settings.intake_limits(),
-        archive_limits=settings.archive_limits(),
-        channel="api",
-        chat=chat,
-        ttl=timedelta(minutes=5),
-        zone=settings.zone,
-        now=utcnow(),
-    )
-    accepted = await accept_quote(
-        context.uow(),
-        offer.quote_id,
-        account_id,
-        tier,
-        zone=settings.zone,
-        now=utcnow(),
-        output_options=options,
-    )
-    await context.submit(accepted)
+    offer: QuoteOffer | None = None
+    try:
+        tier, options = _tier(upload.fields), _options(upload.fields)
+        offer = await quote_upload(
+            context.uow(),
+            account_id,
+            upload.files,
+            data_dir=settings.data_dir,
+            limits=settings.intake_limits(),
+            archive_limits=settings.archive_limits(),
+            channel="api",
+            chat=chat,
+            ttl=timedelta(minutes=5),
+            zone=settings.zone,
+            now=utcnow(),
+        )
+        if key is not None:
+            # Before the charge: a repeat finds the batch this quote pays for.
+            await bind_quote(context.uow(), account_id, key, offer.quote_id)
+        accepted = await accept_quote(
+            context.uow(),
+            offer.quote_id,
+            account_id,
+            tier,
+            zone=settings.zone,
+            now=utcnow(),
+            output_options=options,
+        )
+    except BaseException:
+        if offer is not None:
+            await discard_quote(
+                context.uow(), offer.quote_id, account_id, data_dir=settings.data_dir, now=utcnow()
+            )
+        upload.discard()
+        if key is not None:
+            await release(context.uow(), account_id, key)
+        raise
     return accepted, offer
 
 
-def _key_hash(request: web.Request) -> str:
-    secret = request.headers["Authorization"].partition(" ")[2].strip()
-    return hashlib.sha256(secret.encode()).hexdigest()
+async def _removal_answer(request: web.Request, batch_id: int) -> web.StreamResponse:
+    """Wait for a single removal and answer from its committed facts."""
+    context = request.app[API]
+    account_id = request[ACCOUNT_ID]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + context.removal_wait_seconds
+    while loop.time() < deadline:
+        view = await get_batch(context.uow(), account_id, batch_id)
+        # Delivered means the settlement and the results are both committed: only then is
+        # the answer final, so a paid success can never read as a failure.
+        if view.status == BatchStatus.DELIVERED:
+            if view.results:
+                return web.FileResponse(
+                    context.settings.data_dir / view.results[0],
+                    headers={"X-Batch-Id": str(batch_id)},
+                )
+            jobs = await batch_jobs(context.uow(), account_id, batch_id)
+            refusals = [{"name": j.input_name, "reason": j.error or "unknown"} for j in jobs]
+            raise ApiError(
+                "image_failed",
+                f"the image could not be processed: {_refusals_text(refusals)}",
+                422,
+                batch_id=batch_id,
+                rejected=refusals,
+                refunded_credits=view.refunded_credits,
+            )
+        await asyncio.sleep(0.25)
+    return render(
+        {"batch_id": batch_id, "status": "processing", "status_url": f"{PREFIX}/batch/{batch_id}"},
+        status=202,
+    )
 
 
 async def remove_single(request: web.Request) -> web.StreamResponse:
     """Cut out one image and answer with the result file (or 202 while it is still running)."""
     context = request.app[API]
+    key = _idempotency_key(request)
     upload = await _read_upload(request, max_files=1)
-    accepted, _ = await _start(request, upload, {"language": "en"})
-    deadline = asyncio.get_running_loop().time() + context.removal_wait_seconds
-    while asyncio.get_running_loop().time() < deadline:
-        view = await get_batch(context.uow(), request[ACCOUNT_ID], accepted.batch_id)
-        if view.results:
-            return web.FileResponse(
-                context.settings.data_dir / view.results[0],
-                headers={"X-Batch-Id": str(view.batch_id)},
-            )
-        if view.status != "queued" and not view.results:
-            job = (await list_jobs(context.uow(), request[ACCOUNT_ID], limit=1, offset=0))[0][0]
-            raise ApiError("image_failed", f"the image could not be processed: {job.error}", 422)
-        await asyncio.sleep(0.25)
-    return render({"batch_id": accepted.batch_id, "status": "queued"}, status=202)
+    if key is not None:
+        first = await _claim_for_upload(
+            request, upload, key, "remove", context.removal_wait_seconds
+        )
+        if first is not None:
+            if first.batch_id is None:
+                return web.json_response(first.body, status=first.status or 200)
+            return await _removal_answer(request, first.batch_id)
+    accepted, _ = await _start(request, upload, {"language": "en"}, key)
+    await context.submit(accepted)
+    if key is not None:
+        await complete(
+            context.uow(),
+            request[ACCOUNT_ID],
+            key,
+            status=200,
+            body={"batch_id": accepted.batch_id},
+            batch_id=accepted.batch_id,
+            now=utcnow(),
+        )
+    return await _removal_answer(request, accepted.batch_id)
+
+
+async def _registered_callback(request: web.Request, upload: _Upload) -> str | None:
+    url = upload.fields.get("callback_url") or None
+    if url is None:
+        return None
+    try:
+        return await check_callback_url(url, request.app[API].settings.callback_allowed_hosts)
+    except UnsafeCallbackUrl as error:
+        upload.discard()
+        raise ApiError("invalid_callback_url", str(error)) from None
 
 
 async def start_batch(request: web.Request) -> web.Response:
     """Start a batch from several images or one ZIP; optionally call back when it finishes."""
+    context = request.app[API]
+    account_id = request[ACCOUNT_ID]
+    key = _idempotency_key(request)
     upload = await _read_upload(request, max_files=MAX_BATCH_IMAGES)
-    callback = upload.fields.get("callback_url") or None
-    if callback is not None and not callback.startswith(("http://", "https://")):
-        raise ApiError("invalid_callback_url", "callback_url must be an http(s) URL")
-    chat = {"language": "en", "callback_url": callback, "key_hash": _key_hash(request)}
-    accepted, offer = await _start(request, upload, chat)
-    return render(
-        {
-            "batch_id": accepted.batch_id,
-            "status": "queued",
-            "image_count": offer.image_count,
-            "tier": accepted.tier.value,
-            "paid_with": accepted.paid_with.value,
-            "credits_charged": accepted.credits_charged,
-            "rejected": list(offer.rejected),
-            "status_url": f"{PREFIX}/batch/{accepted.batch_id}",
-            "download_url": f"{PREFIX}/batch/{accepted.batch_id}/download",
-        },
-        status=202,
+    # Checked before the key is claimed: a refused URL leaves the key free for a corrected retry.
+    callback = await _registered_callback(request, upload)
+    if key is not None:
+        first = await _claim_for_upload(request, upload, key, "batch", 60.0)
+        if first is not None:
+            if first.completed and first.body is not None:
+                return web.json_response(first.body, status=first.status or 202)
+            assert first.batch_id is not None
+            return render(
+                _batch_started(await get_batch(context.uow(), account_id, first.batch_id)), 202
+            )
+    accepted, offer = await _start(
+        request, upload, {"language": "en", "callback_url": callback}, key
     )
+    new_secret = None
+    try:
+        if callback is not None:
+            # Only once the batch is paid, and before its jobs are queued, so the secret is
+            # shown to the integrator and exists before the callback is signed.
+            new_secret = await ensure_callback_secret(
+                context.uow(), account_id, context.signing_key(), now=utcnow()
+            )
+    finally:
+        await context.submit(accepted)
+    body = {
+        **_batch_started(await get_batch(context.uow(), account_id, accepted.batch_id)),
+        "rejected": list(offer.rejected),
+    }
+    if key is not None:
+        await complete(
+            context.uow(),
+            account_id,
+            key,
+            status=202,
+            body=_json_ready(body),
+            batch_id=accepted.batch_id,
+            now=utcnow(),
+        )
+    if new_secret is not None:
+        # Shown once, to the first request that needed it; never stored for a replay.
+        body["callback_secret"] = new_secret
+    return render(body, status=202)
+
+
+def _batch_started(view: BatchView) -> dict[str, Any]:
+    return {
+        "batch_id": view.batch_id,
+        "status": view.status,
+        "image_count": view.image_count,
+        "tier": view.tier,
+        "paid_with": view.paid_with,
+        "credits_charged": view.credits_charged,
+        "rejected": [],
+        "status_url": f"{PREFIX}/batch/{view.batch_id}",
+        "download_url": f"{PREFIX}/batch/{view.batch_id}/download",
+    }
+
+
+async def rotate_secret(request: web.Request) -> web.Response:
+    """Make a new callback signing secret, shown once; the old one stops at once."""
+    context = request.app[API]
+    secret = await rotate_callback_secret(
+        context.uow(), request[ACCOUNT_ID], context.signing_key(), now=utcnow()
+    )
+    return render({"callback_secret": secret}, status=201)
 
 
 async def download_batch(request: web.Request) -> web.StreamResponse:
@@ -460,6 +733,7 @@ def build_api(context: ApiContext) -> web.Application:
     api[API] = context
     api.router.add_post("/remove", remove_single)
     api.router.add_post("/batch", start_batch)
+    api.router.add_post("/callback-secret", rotate_secret)
     api.router.add_get("/batch/{batch_id}/download", download_batch)
     api.router.add_post("/pricing/calculate", calculate_price)
     api.router.add_get("/stats", get_stats)

@@ -24,6 +24,15 @@ class TagRequest(logging.Filter):
 # A Telegram bot token: the bot's numeric id, a colon and a 35-character secret. HTTP clients
 # log request URLs, and the Bot API puts the token in every URL.
 BOT_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+# API keys and callback secrets go to people in chat messages, which HTTP clients log at
+# DEBUG with their parameters; the verify token arrives in the webhook's query string, which
+# the access log writes (percent-encoded, so no literal match would catch every form).
+SECRET_PATTERNS = (
+    BOT_TOKEN,
+    re.compile(r"\bbrp_[A-Za-z0-9_-]{16,}"),
+    re.compile(r"\bwhsec_[A-Za-z0-9_-]{16,}"),
+    re.compile(r"(?<=hub\.verify_token=)[^&\s\"']+"),
+)
 REDACTED = "[redacted]"
 
 
@@ -36,7 +45,9 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = BOT_TOKEN.sub(REDACTED, message)
+        cleaned = message
+        for pattern in SECRET_PATTERNS:
+            cleaned = pattern.sub(REDACTED, cleaned)
         for secret in self.secrets:
             cleaned = cleaned.replace(secret, REDACTED)
         if cleaned != message:

@@ -24,6 +24,14 @@ _BOOL = {"type": "boolean"}
 _TIME = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "the same key and request within 24 hours returns the first answer and "
+    "moves no money; the same key with another request is 409",
+}
 
 _UPLOAD_FIELDS = {
     "tier": {"type": "string", "enum": _TIERS, "default": "basic"},
@@ -49,6 +57,13 @@ _BATCH = _obj(
     delivered_at=_NULLABLE_TIME,
     results={"type": "array", "items": _STR},
     channel=_STR,
+    callback={
+        "type": ["object", "null"],
+        "properties": {
+            "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+            "attempts": _INT,
+        },
+    },
 )
 _JOB = _obj(
     job_id=_INT,
@@ -86,6 +101,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
         "/remove": {
             "post": {
                 "summary": "Remove the background of one image",
+                "parameters": [_IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -104,13 +120,14 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         "content": {"image/png": {"schema": binary}},
                     },
                     "202": _json(_obj(batch_id=_INT, status=_STR), "Still running"),
-                    **_errors(402, 413, 422),
+                    **_errors(402, 409, 413, 422),
                 },
             }
         },
         "/batch": {
             "post": {
                 "summary": "Start a batch from images or one ZIP",
+                "parameters": [_IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -143,10 +160,12 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                             rejected={"type": "array"},
                             status_url=_STR,
                             download_url=_STR,
+                            callback_secret=_STR,
                         ),
-                        "Accepted",
+                        "Accepted; callback_secret only when this batch made the account's "
+                        "first one (shown once)",
                     ),
-                    **_errors(402, 413, 422),
+                    **_errors(402, 409, 413, 422),
                 },
             }
         },
@@ -214,15 +233,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
             },
             "post": {
                 "summary": "Buy a plan for 30 days with credits",
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string", "maxLength": 64},
-                        "description": "the same key again charges nothing",
-                    }
-                ],
+                "parameters": [_IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -237,12 +248,18 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {"200": _json(_obj(subscription=_PLAN)), **_errors(402)},
+                "responses": {"200": _json(_obj(subscription=_PLAN)), **_errors(402, 409)},
             },
             "delete": {
                 "summary": "Stop renewal; the plan stays until its period ends",
                 "responses": {"200": _json(_obj(subscription=_PLAN)), **_errors(404)},
             },
+        },
+        "/callback-secret": {
+            "post": {
+                "summary": "Make a new callback signing secret (shown once; the old one stops)",
+                "responses": {"201": _json(_obj(callback_secret=_STR), "Created"), **_errors()},
+            }
         },
         "/pricing/calculate": {
             "post": {
@@ -309,8 +326,9 @@ def openapi_document(prefix: str) -> dict[str, Any]:
             "title": "Background Remover Pro API",
             "version": "1.0.0",
             "description": "Personal API keys come from the Telegram bot's /apikey command. "
-            "A batch's callback_url is called once when it finishes, with a JSON body signed "
-            "as X-Signature-256: sha256=HMAC-SHA256(key=hex(sha256(api key)), body).",
+            "A batch's callback_url (https, public addresses) is called when its results are "
+            "ready, with a JSON body signed as X-Signature-256: "
+            "sha256=HMAC-SHA256(key=the account's callback secret, body).",
         },
         "servers": [{"url": prefix}],
         "security": [{"bearer": []}],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ class OpsContext:
     uow: Callable[[], UnitOfWork]
     checks: dict[str, HealthCheck] = field(default_factory=dict)
     queue_depth: Callable[[], Mapping[str, int]] = dict
+    # Bearer token of /metrics; None: only direct loopback clients may read it.
+    metrics_token: str | None = field(default=None, repr=False)
 
 
 OPS = web.AppKey("ops", OpsContext)
@@ -91,8 +94,14 @@ class _Snapshot(Collector):
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Expose the service's figures for Prometheus."""
+    """Expose the service's figures for Prometheus, to its scraper only."""
     context = request.app[OPS]
+    if not _may_read_metrics(request, context.metrics_token):
+        return web.json_response(
+            {"error": {"code": "unauthorized", "message": "send Authorization: Bearer <token>"}},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     figures = await read_metrics(context.uow())
     queues = await asyncio.to_thread(context.queue_depth)
     registry = CollectorRegistry(auto_describe=False)
@@ -103,6 +112,16 @@ async def metrics(request: web.Request) -> web.Response:
         charset="utf-8",
         headers={"X-Content-Type-Options": "nosniff"},
     )
+
+
+def _may_read_metrics(request: web.Request, token: str | None) -> bool:
+    if token is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
+    # Without a token, only a scraper on this machine: a request relayed by a proxy on this
+    # machine carries a forwarding header and is refused.
+    forwarded = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    return request.remote in {"127.0.0.1", "::1"} and not forwarded
 
 
 def add_ops_routes(app: web.Application, context: OpsContext) -> None:

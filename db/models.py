@@ -108,6 +108,9 @@ class Account(Base):
     # conditional UPDATE can refuse an overdraft without locking the ledger.
     balance: Mapped[int] = mapped_column(Integer, default=0)
     output_options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Random and rotatable; the callback signing secret is derived from it with a server-side
+    # key that is not in the database, so a dump alone cannot sign callbacks.
+    callback_secret_nonce: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
 
 
@@ -194,7 +197,43 @@ class Batch(Base):
     progress_reported_at: Mapped[datetime | None]
     delivery_claimed_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    # The callback of a batch started with a callback URL: pending once the results are
+    # recorded, then delivered or failed (given up after its bounded schedule).
+    callback_state: Mapped[str | None] = mapped_column(String(16))
+    callback_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    callback_next_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class CallbackState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class IdempotencyRecord(Base):
+    """The first answer to an HTTP request sent with an Idempotency-Key, kept for 24 hours.
+
+    `fingerprint` is a hash of what the request asked for; the same key with another request
+    is refused. A record is `started` while the first request runs; `quote_id`, written before
+    anything is charged, ties it to the batch that request paid for.
+    """
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("account_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    route: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    quote_id: Mapped[str | None] = mapped_column(String(16))
+    batch_id: Mapped[int | None]
+    response_status: Mapped[int | None]
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]
 
 
 class Job(Base):

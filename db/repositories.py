@@ -16,7 +16,9 @@ from db.models import (
     ApiKey,
     Batch,
     BatchStatus,
+    CallbackState,
     DailyUsage,
+    IdempotencyRecord,
     Job,
     JobStatus,
     LedgerEntry,
@@ -235,6 +237,17 @@ class QuoteRepository(_Repository):
             .execution_options(synchronize_session="fetch")
         )
         return result.first() is not None
+
+    async def expire_open(self, now: datetime) -> list[list[dict[str, object]]]:
+        """Mark open quotes past their expiry expired; return the files of each."""
+        result = await self.session.execute(
+            update(Quote)
+            .where(Quote.status == QuoteStatus.OPEN, Quote.expires_at <= now)
+            .values(status=QuoteStatus.EXPIRED)
+            .returning(Quote.files)
+            .execution_options(synchronize_session=False)
+        )
+        return [list(files) for (files,) in result.all()]
 
 
 class BatchRepository(_Repository):
@@ -464,13 +477,56 @@ class WorkRepository(_Repository):
             .execution_options(synchronize_session="fetch")
         )
 
-    async def mark_delivered(self, batch_id: int, now: datetime) -> None:
+    async def mark_delivered(self, batch_id: int, now: datetime, *, callback: bool) -> None:
+        """Record delivery; a batch with a callback URL gets its callback pending with it."""
         await self.session.execute(
             update(Batch)
             .where(Batch.id == batch_id, Batch.delivered_at.is_(None))
-            .values(delivered_at=now, status=BatchStatus.DELIVERED)
+            .values(
+                delivered_at=now,
+                status=BatchStatus.DELIVERED,
+                callback_state=CallbackState.PENDING if callback else None,
+            )
             .execution_options(synchronize_session="fetch")
         )
+
+    async def claim_callback(
+        self, batch_id: int, *, attempts: int, due_by: datetime, next_at: datetime | None
+    ) -> bool:
+        """Count one more callback attempt; False when another worker took it or it is early."""
+        result = await self.session.execute(
+            update(Batch)
+            .where(
+                Batch.id == batch_id,
+                Batch.callback_state == CallbackState.PENDING,
+                Batch.callback_attempts == attempts,
+                or_(Batch.callback_next_at.is_(None), Batch.callback_next_at <= due_by),
+            )
+            .values(callback_attempts=attempts + 1, callback_next_at=next_at)
+            .returning(Batch.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def finish_callback(self, batch_id: int, state: CallbackState) -> None:
+        await self.session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.callback_state == CallbackState.PENDING)
+            .values(callback_state=state, callback_next_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def overdue_callbacks(self, before: datetime) -> Sequence[int]:
+        result = await self.session.execute(
+            select(Batch.id).where(
+                Batch.callback_state == CallbackState.PENDING,
+                or_(
+                    and_(Batch.callback_next_at.is_(None), Batch.delivered_at < before),
+                    Batch.callback_next_at < before,
+                ),
+            )
+        )
+        return result.scalars().all()
 
     async def expired_quotes(self, before: datetime) -> Sequence[Quote]:
         result = await self.session.execute(select(Quote).where(Quote.created_at < before))
@@ -482,6 +538,18 @@ class ApiKeyRepository(_Repository):
         self.session.add(key)
         await self.session.flush()
         return key
+
+    async def set_callback_nonce(self, account_id: int, nonce: str, *, only_if_unset: bool) -> bool:
+        """Store the account's callback secret nonce; False when it had one and must keep it."""
+        statement = update(Account).where(Account.id == account_id)
+        if only_if_unset:
+            statement = statement.where(Account.callback_secret_nonce.is_(None))
+        result = await self.session.execute(
+            statement.values(callback_secret_nonce=nonce)
+            .returning(Account.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
 
     async def by_hash(self, key_hash: str) -> ApiKey | None:
         result = await self.session.execute(
@@ -496,6 +564,75 @@ class ApiKeyRepository(_Repository):
             .order_by(ApiKey.id)
         )
         return result.scalars().all()
+
+
+class IdempotencyRepository(_Repository):
+    """Idempotency keys of HTTP requests, one row per account and key."""
+
+    async def insert(
+        self, *, account_id: int, key: str, route: str, fingerprint: str, now: datetime
+    ) -> bool:
+        """Record a key as started; False when the account used it before."""
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(IdempotencyRecord)
+            .values(
+                account_id=account_id,
+                key=key,
+                route=route,
+                fingerprint=fingerprint,
+                state="started",
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(IdempotencyRecord.id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def get(self, account_id: int, key: str) -> IdempotencyRecord | None:
+        result = await self.session.execute(
+            select(IdempotencyRecord)
+            .where(IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key)
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def update(self, account_id: int, key: str, **values: object) -> None:
+        await self.session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == key)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def delete_started(self, account_id: int, key: str) -> None:
+        await self.session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.account_id == account_id,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.state == "started",
+            )
+        )
+
+    async def forget_older(self, account_id: int, key: str, before: datetime) -> None:
+        await self.session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.account_id == account_id,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.created_at < before,
+            )
+        )
+
+    async def delete_before(self, before: datetime) -> int:
+        result = await self.session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def batch_of_quote(self, quote_id: str) -> int | None:
+        result = await self.session.execute(select(Batch.id).where(Batch.quote_id == quote_id))
+        return result.scalar_one_or_none()
 
 
 class HistoryRepository(_Repository):

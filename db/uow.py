@@ -14,6 +14,7 @@ from db.repositories import (
     ApiKeyRepository,
     BatchRepository,
     HistoryRepository,
+    IdempotencyRepository,
     JobRepository,
     LedgerRepository,
     MetricsRepository,
@@ -41,6 +42,7 @@ class UnitOfWork:
     work: WorkRepository
     api_keys: ApiKeyRepository
     history: HistoryRepository
+    idempotency: IdempotencyRepository
     metrics: MetricsRepository
     account_links: AccountLinkRepository
     whatsapp: WhatsAppRepository
@@ -61,6 +63,7 @@ class UnitOfWork:
         self.work = WorkRepository(self.session)
         self.api_keys = ApiKeyRepository(self.session)
         self.history = HistoryRepository(self.session)
+        self.idempotency = IdempotencyRepository(self.session)
         self.metrics = MetricsRepository(self.session)
         self.account_links = AccountLinkRepository(self.session)
         self.whatsapp = WhatsAppRepository(self.session)

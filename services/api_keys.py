@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from db.models import ApiKey
 from db.uow import UnitOfWork
@@ -108,3 +112,79 @@ async def authenticate(uow: UnitOfWork, secret: str, *, now: datetime) -> int:
             key.last_used_at = now
             await uow.commit()
         return key.account_id
+
+
+# Callback signing secrets. Each account has its own, derived from a random nonce stored on
+# the account and a server-side key kept outside the database (CALLBACK_SIGNING_KEY, or a key
+# file under DATA_DIR): a database dump alone can neither read nor forge a secret. Rotating
+# draws a new nonce, so the old secret stops signing at once.
+CALLBACK_SECRET_PREFIX = "whsec_"
+KEY_FILE = "callback-signing.key"
+
+
+def callback_signing_key(configured: str | None, data_dir: Path) -> bytes:
+    """The server-side key: CALLBACK_SIGNING_KEY, else a random one kept in DATA_DIR.
+
+    The file is made once, readable by its owner only; every process sharing DATA_DIR (the
+    web process and the workers) reads the same one.
+    """
+    if configured:
+        return configured.encode()
+    path = data_dir / KEY_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole under a private name, then linked into place: a process starting at the
+        # same moment sees either no key file or a complete one, and one key wins.
+        draft = path.with_name(f"{KEY_FILE}.{secrets.token_hex(8)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as sink:
+            sink.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first; its key is the one
+        finally:
+            draft.unlink()
+    return path.read_text().strip().encode()
+
+
+def derive_callback_secret(server_key: bytes, account_id: int, nonce: str) -> str:
+    """The account's callback signing secret for its current nonce."""
+    message = f"callback-secret:{account_id}:{nonce}".encode()
+    digest = hmac.new(server_key, message, hashlib.sha256).digest()
+    return CALLBACK_SECRET_PREFIX + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+async def ensure_callback_secret(
+    uow: UnitOfWork, account_id: int, server_key: bytes, *, now: datetime
+) -> str | None:
+    """Give the account a callback secret if it has none; return it only when new.
+
+    A secret is shown once: the first request that needs one gets it.
+    """
+    nonce = secrets.token_hex(16)
+    async with uow:
+        if not await uow.api_keys.set_callback_nonce(account_id, nonce, only_if_unset=True):
+            return None
+        await uow.commit()
+    return derive_callback_secret(server_key, account_id, nonce)
+
+
+async def rotate_callback_secret(
+    uow: UnitOfWork, account_id: int, server_key: bytes, *, now: datetime
+) -> str:
+    """Replace the account's callback secret and return the new one, shown once."""
+    nonce = secrets.token_hex(16)
+    async with uow:
+        await uow.api_keys.set_callback_nonce(account_id, nonce, only_if_unset=False)
+        await uow.commit()
+    return derive_callback_secret(server_key, account_id, nonce)
+
+
+async def callback_secret(uow: UnitOfWork, account_id: int, server_key: bytes) -> str | None:
+    """The account's current callback secret, for signing; None when it has none."""
+    async with uow:
+        account = await uow.accounts.get(account_id)
+    if account is None or account.callback_secret_nonce is None:
+        return None
+    return derive_callback_secret(server_key, account_id, account.callback_secret_nonce)

@@ -160,6 +160,9 @@ async def _open_quote(uow: UnitOfWork, quote_id: str, account_id: int, now: date
     quote = await uow.quotes.get(quote_id)
     if quote is None or quote.account_id != account_id:
         raise QuoteNotFound(f"no quote {quote_id}")
+    if quote.status == QuoteStatus.EXPIRED:
+        # Closed by the sweep, which deleted its files: still an expired quote to the person.
+        raise QuoteExpired(f"quote {quote_id} expired at {quote.expires_at.isoformat()}")
     if quote.status != QuoteStatus.OPEN:
         raise QuoteAlreadyUsed(f"quote {quote_id} is {quote.status}")
     if quote.expires_at <= now:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from db.models import Batch, Job, JobStatus
+from db.models import Batch, BatchStatus, Job, JobStatus
 from db.uow import UnitOfWork
 from services.errors import ServiceError
 
@@ -46,6 +47,9 @@ class BatchView:
     delivered_at: datetime | None
     results: tuple[str, ...]
     channel: str
+    # {"state": pending|delivered|failed, "attempts": n} for a batch with a callback URL;
+    # never the receiver's answers or errors, which would map the network behind it.
+    callback: dict[str, Any] | None = None
 
 
 def _job_view(job: Job, batch: Batch) -> JobView:
@@ -63,12 +67,25 @@ def _job_view(job: Job, batch: Batch) -> JobView:
     )
 
 
+def public_status(batch: Batch) -> str:
+    """The batch's state as people see it, from committed facts only.
+
+    A batch settles (refunds written) before its results are packaged and recorded; until both
+    are committed it reads as "processing", never as finished without results.
+    """
+    if batch.delivered_at is not None:
+        return BatchStatus.DELIVERED
+    if batch.status == BatchStatus.FINISHED:
+        return "processing"
+    return batch.status
+
+
 async def _batch_view(uow: UnitOfWork, batch: Batch) -> BatchView:
     counts = await uow.jobs.status_counts(batch.id)
     return BatchView(
         batch_id=batch.id,
         tier=batch.tier,
-        status=batch.status,
+        status=public_status(batch),
         image_count=batch.image_count,
         done=counts[JobStatus.DONE],
         failed=counts[JobStatus.FAILED],
@@ -80,6 +97,11 @@ async def _batch_view(uow: UnitOfWork, batch: Batch) -> BatchView:
         delivered_at=batch.delivered_at,
         results=tuple(batch.results),
         channel=batch.channel,
+        callback=(
+            {"state": batch.callback_state, "attempts": batch.callback_attempts}
+            if batch.callback_state is not None
+            else None
+        ),
     )
 
 
@@ -115,6 +137,20 @@ async def get_job(uow: UnitOfWork, account_id: int, job_id: int) -> JobView:
     if found is None:
         raise NotFound(f"no job {job_id}")
     return _job_view(*found)
+
+
+async def batch_jobs(uow: UnitOfWork, account_id: int, batch_id: int) -> list[JobView]:
+    """Return every job of one of the account's batches, in upload order.
+
+    Raises:
+        NotFound: when the account has no such batch.
+    """
+    async with uow:
+        batch = await uow.history.batch(account_id, batch_id)
+        if batch is None:
+            raise NotFound(f"no batch {batch_id}")
+        jobs = await uow.jobs.for_batch(batch_id)
+    return [_job_view(job, batch) for job in jobs]
 
 
 async def list_jobs(

@@ -219,10 +219,13 @@ async def release_delivery(uow: UnitOfWork, batch_id: int) -> None:
 
 async def mark_delivered(
     uow: UnitOfWork, batch_id: int, result_paths: Sequence[str], *, now: datetime
-) -> None:
+) -> bool:
+    """Record the results and the delivery in one commit; True when a callback is now due."""
     async with uow:
         batch = await uow.batches.get(batch_id)
         assert batch is not None
         batch.results = list(result_paths)
-        await uow.work.mark_delivered(batch_id, now)
+        callback = bool(batch.chat.get("callback_url")) and batch.delivered_at is None
+        await uow.work.mark_delivered(batch_id, now, callback=callback)
         await uow.commit()
+    return callback

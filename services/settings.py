@@ -122,6 +122,26 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=40_000_000, gt=0)
     zip_part_mb: int = Field(default=49, gt=0)
 
+    # HTTP API callbacks, stored uploads and metrics
+    # Hosts a callback may reach over http or on a private address (tests, local integrations).
+    callback_allowed_hosts: Annotated[frozenset[str], NoDecode] = frozenset()
+    # The server-side key callback signing secrets derive from; unset: a random key kept in
+    # DATA_DIR/callback-signing.key, made on first use.
+    callback_signing_key: SecretStr | None = None
+    # Waits between a callback's attempts: 6 attempts over about 23 hours by default.
+    callback_retry_schedule_seconds: Annotated[tuple[float, ...], NoDecode] = (
+        60.0,
+        600.0,
+        3600.0,
+        21600.0,
+        57600.0,
+    )
+    callback_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    callback_threads: int = Field(default=4, gt=0)
+    max_stored_mb_per_account: int = Field(default=2048, gt=0)
+    # Bearer token of GET /metrics; unset: /metrics answers loopback clients only.
+    metrics_token: SecretStr | None = None
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_admin_ids(cls, value: object) -> object:
@@ -129,6 +149,29 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
         if isinstance(value, int):
             return frozenset({value})
+        return value
+
+    @field_validator("callback_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("callback_retry_schedule_seconds", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(float(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("callback_retry_schedule_seconds")
+    @classmethod
+    def _bounded_schedule(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if len(value) > 20 or any(not 0 <= wait <= 7 * 86400 for wait in value):
+            raise ValueError(
+                "CALLBACK_RETRY_SCHEDULE_SECONDS: at most 20 waits of 0 to 604800 seconds"
+            )
         return value
 
     @field_validator("stars_credit_packs", mode="before")

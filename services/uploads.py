@@ -7,6 +7,9 @@ listed with a reason and never charged for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from db.models import QuoteStatus
 from db.uow import UnitOfWork
-from services.billing import QuoteFile, QuoteOffer, create_quote
+from services.billing import QuoteFile, QuoteOffer, cancel_quote, create_quote
 from services.errors import ServiceError
 from services.imaging.archive import ArchiveLimits, ArchiveRejected, extract_images
 from services.imaging.intake import ImageRejected, IntakeLimits, probe_image
@@ -92,6 +96,84 @@ def inspect_files(
     return inspection
 
 
+def _remove_received(files: Sequence[ReceivedFile]) -> None:
+    for received in files:
+        received.path.unlink(missing_ok=True)
+        shutil.rmtree(received.path.with_name(received.path.name + ".d"), ignore_errors=True)
+        _remove_empty_parent(received.path)
+
+
+def _remove_empty_parent(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty, or already gone: nothing to do
+        path.parent.rmdir()
+
+
+def account_stored_bytes(data_dir: Path, account_id: int) -> int:
+    """Bytes the account's uploads take under DATA_DIR/inbox (blocking: call it in a thread)."""
+    root = data_dir / "inbox" / str(account_id)
+    total = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                total += (Path(folder) / name).stat().st_size
+    return total
+
+
+def delete_quote_files(data_dir: Path, files: Sequence[dict[str, Any]]) -> None:
+    """Delete the images of a quote nobody will pay for, and their folders once empty."""
+    root = data_dir.resolve()
+    for file in files:
+        path = (root / str(file.get("path", ""))).resolve()
+        if path.is_relative_to(root / "inbox"):
+            path.unlink(missing_ok=True)
+            _remove_empty_parent(path)
+            if path.parent.name.endswith(".d"):
+                _remove_empty_parent(path.parent)
+
+
+async def discard_quote(
+    uow: UnitOfWork, quote_id: str, account_id: int, *, data_dir: Path, now: datetime
+) -> bool:
+    """Cancel an open quote and delete its files at once; False when it was not open."""
+    async with uow:
+        quote = await uow.quotes.get(quote_id)
+        if quote is None or quote.account_id != account_id:
+            return False
+        if not await uow.quotes.change_status(
+            quote_id, expected=QuoteStatus.OPEN, new=QuoteStatus.CANCELLED
+        ):
+            return False
+        files = list(quote.files)
+        await uow.commit()
+    await asyncio.to_thread(delete_quote_files, data_dir, files)
+    return True
+
+
+async def cancel_upload(
+    uow: UnitOfWork, quote_id: str, account_id: int, *, data_dir: Path, now: datetime
+) -> None:
+    """Cancel an open quote, as the person's Cancel button asks, and delete its files at once.
+
+    Raises:
+        QuoteNotFound, QuoteAlreadyUsed, QuoteExpired: as `cancel_quote`.
+    """
+    await cancel_quote(uow, quote_id, account_id, now)
+    async with uow:
+        quote = await uow.quotes.get(quote_id)
+        files = list(quote.files) if quote is not None else []
+    await asyncio.to_thread(delete_quote_files, data_dir, files)
+
+
+async def expire_quotes(uow: UnitOfWork, *, data_dir: Path, now: datetime) -> int:
+    """Close the open quotes past their expiry and delete their files; return how many."""
+    async with uow:
+        expired = await uow.quotes.expire_open(now)
+        await uow.commit()
+    for files in expired:
+        await asyncio.to_thread(delete_quote_files, data_dir, files)
+    return len(expired)
+
+
 async def quote_upload(
     uow: UnitOfWork,
     account_id: int,
@@ -112,11 +194,18 @@ async def quote_upload(
         NothingToProcess: no file is a usable image.
         TooManyImages: more images than one batch holds.
     """
-    inspection = await asyncio.to_thread(inspect_files, files, data_dir, limits, archive_limits)
-    if not inspection.accepted:
-        raise NothingToProcess(inspection.rejected)
-    if len(inspection.accepted) > MAX_BATCH_IMAGES:
-        raise TooManyImages(f"{len(inspection.accepted)} images; a batch holds {MAX_BATCH_IMAGES}")
+    try:
+        inspection = await asyncio.to_thread(inspect_files, files, data_dir, limits, archive_limits)
+        if not inspection.accepted:
+            raise NothingToProcess(inspection.rejected)
+        if len(inspection.accepted) > MAX_BATCH_IMAGES:
+            raise TooManyImages(
+                f"{len(inspection.accepted)} images; a batch holds {MAX_BATCH_IMAGES}"
+            )
+    except BaseException:
+        # A refused upload keeps nothing on disk: not the files, not what a ZIP unpacked.
+        await asyncio.to_thread(_remove_received, files)
+        raise
     return await create_quote(
         uow,
         account_id,

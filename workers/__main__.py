@@ -5,6 +5,8 @@
 is `dramatiq workers.main:setup --processes 1 --threads N`, N being one thread per image the
 local-model pool (WORKER_THREADS) and, when a tier uses a remote engine, the remote pool
 (REMOTE_WORKER_THREADS) can work on at once. Options given here come after, so they win.
+Integrators' callbacks run beside them on CALLBACK_THREADS threads of their own (see
+`workers.broker.build_callback_broker`), never on these.
 """
 
 from __future__ import annotations

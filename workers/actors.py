@@ -7,19 +7,27 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.uow import UnitOfWork
+from services.api_keys import callback_signing_key
 from services.billing import settle_batch
+from services.callbacks import (
+    CallbackAttempt,
+    claim_callback_attempt,
+    lost_callbacks,
+    record_callback_outcome,
+)
 from services.clock import utcnow
 from services.errors import BatchNotFinished
+from services.idempotency import purge_idempotency_records
 from services.pipeline import (
     MAX_ATTEMPTS,
     BatchOutcome,
@@ -38,7 +46,16 @@ from services.pipeline import (
 )
 from services.pricing import Tier
 from services.retention import purge_expired
-from workers.broker import BATCHES, IMAGES, MAINTENANCE, PRIORITY_IMAGES, job_ids_on_queue
+from services.uploads import expire_quotes
+from workers.broker import (
+    BATCHES,
+    CALLBACKS,
+    IMAGES,
+    MAINTENANCE,
+    PRIORITY_IMAGES,
+    build_callback_broker,
+    job_ids_on_queue,
+)
 from workers.delivery import (
     ClosesClients,
     Delivery,
@@ -88,6 +105,9 @@ class PipelineConfig:
     remote_tiers: frozenset[Tier] = frozenset()
     min_backoff_ms: int = 2_000
     max_backoff_ms: int = 60_000
+    callback_schedule: tuple[float, ...] = (60.0, 600.0, 3600.0, 21600.0, 57600.0)
+    callback_threads: int = 4
+    callback_signing_key: str | None = field(default=None, repr=False)
 
     @property
     def message_threads(self) -> int:
@@ -115,6 +135,7 @@ class Runtime:
         self.channels = channels
         self._sessions: SessionFactory | None = None
         self._pools: dict[bool, ThreadPoolExecutor] = {}
+        self._signing_key: bytes | None = None
 
     def _pool(self, remote: bool) -> ThreadPoolExecutor:
         # Decoding, inference and encoding are CPU work: never on the event loop. A local model
@@ -129,6 +150,14 @@ class Runtime:
             )
             self._pools[remote] = ThreadPoolExecutor(size, thread_name_prefix=name)
         return self._pools[remote]
+
+    def signing_key(self) -> bytes:
+        """The server-side key callback secrets derive from."""
+        if self._signing_key is None:
+            self._signing_key = callback_signing_key(
+                self.config.callback_signing_key, self.config.data_dir
+            )
+        return self._signing_key
 
     def uow(self) -> UnitOfWork:
         # Made on first use, inside the event loop that Dramatiq's AsyncIO middleware runs.
@@ -167,6 +196,34 @@ class Runtime:
             pool.shutdown(wait=True)
 
 
+@runtime_checkable
+class CallsBack(Protocol):
+    """A channel that calls integrators back when their batch is delivered."""
+
+    async def call_back(self, attempt: CallbackAttempt) -> bool: ...
+
+
+class CallbackWorker(dramatiq.Middleware):
+    """Serve the callbacks broker with threads of its own while the pipeline's worker runs."""
+
+    def __init__(self, callbacks: dramatiq.Broker, threads: int) -> None:
+        self.callbacks = callbacks
+        self.threads = threads
+        self.worker: dramatiq.Worker | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self.worker is None:
+            self.worker = dramatiq.Worker(
+                self.callbacks, worker_threads=self.threads, worker_timeout=100
+            )
+            self.worker.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+
 class CloseRuntime(dramatiq.Middleware):
     """Close the runtime's resources when the worker stops, before its event loop does."""
 
@@ -187,6 +244,7 @@ class Actors:
     finish_batch: dramatiq.Actor[[int], None]
     sweep: dramatiq.Actor[[], None]
     clean_up: dramatiq.Actor[[], None]
+    deliver_callback: dramatiq.Actor[[int], None]
 
     def enqueue_jobs(self, job_ids: Sequence[int], *, priority: bool) -> None:
         """Put jobs on the queue; pro batches go to the queue served first."""
@@ -198,6 +256,9 @@ class Actors:
 def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
     """Declare the pipeline's actors on `broker`, bound to this process's runtime."""
     config = runtime.config
+    callback_broker = build_callback_broker(broker)
+    # Before CloseRuntime: the callbacks stop before the database they record in closes.
+    broker.add_middleware(CallbackWorker(callback_broker, config.callback_threads))
     broker.add_middleware(CloseRuntime(runtime))
     retries = {
         "max_retries": MAX_ATTEMPTS,
@@ -277,7 +338,34 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             await release_delivery(runtime.uow(), batch_id)
             raise
         paths = [path.relative_to(config.data_dir).as_posix() for path, _ in files]
-        await mark_delivered(runtime.uow(), batch_id, paths, now=utcnow())
+        if await mark_delivered(runtime.uow(), batch_id, paths, now=utcnow()):
+            await asyncio.to_thread(actors.deliver_callback.send, batch_id)
+
+    async def deliver_callback(batch_id: int) -> None:
+        """Make the next attempt at a delivered batch's callback, and schedule the one after."""
+        channel = runtime.channels.get("api")
+        if not isinstance(channel, CallsBack):
+            return
+        schedule = config.callback_schedule
+        attempt = await claim_callback_attempt(
+            runtime.uow(),
+            batch_id,
+            server_key=runtime.signing_key(),
+            schedule=schedule,
+            now=utcnow(),
+        )
+        if attempt is None:
+            return
+        delivered = await channel.call_back(attempt)
+        wait = await record_callback_outcome(
+            runtime.uow(), attempt, delivered=delivered, schedule=schedule
+        )
+        if wait is not None:
+            await asyncio.to_thread(
+                actors.deliver_callback.send_with_options,
+                args=(batch_id,),
+                delay=int(wait * 1000),
+            )
 
     async def sweep() -> None:
         """Re-queue work the queue lost and deliver finished batches nobody delivered."""
@@ -295,6 +383,12 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             await mark_enqueued(runtime.uow(), job_ids, now=utcnow())
         for batch_id in lost.batches:
             await asyncio.to_thread(actors.finish_batch.send, batch_id)
+        overdue = await lost_callbacks(runtime.uow(), now=utcnow(), grace=config.queued_grace)
+        for batch_id in overdue:
+            await asyncio.to_thread(actors.deliver_callback.send, batch_id)
+        expired = await expire_quotes(runtime.uow(), data_dir=config.data_dir, now=utcnow())
+        if expired:
+            log.info("sweep closed %d expired quotes and deleted their files", expired)
         if lost.jobs or lost.batches:
             log.info("sweep re-queued %d jobs and %d batches", len(lost.jobs), len(lost.batches))
 
@@ -303,10 +397,12 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
         purge = await purge_expired(
             runtime.uow(), config.data_dir, now=utcnow(), retention=config.retention
         )
-        log.info("retention: %s", purge)
+        keys = await purge_idempotency_records(runtime.uow(), now=utcnow())
+        log.info("retention: %s, idempotency keys forgotten: %d", purge, keys)
 
     def declare(fn: Callable[..., Any], name: str, queue: str, **options: Any) -> Any:
-        return dramatiq.actor(actor_name=name, queue_name=queue, broker=broker, **options)(fn)
+        on = options.pop("on", broker)
+        return dramatiq.actor(actor_name=name, queue_name=queue, broker=on, **options)(fn)
 
     images = {"throws": (PermanentFailure,), **retries}
     actors = Actors(
@@ -319,6 +415,15 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
         ),
         sweep=declare(sweep, "sweep", MAINTENANCE, max_retries=0),
         clean_up=declare(clean_up, "clean_up", MAINTENANCE, max_retries=0, time_limit=3_600_000),
+        # One attempt per message: the schedule is the actor's own, recorded in the database.
+        deliver_callback=declare(
+            deliver_callback,
+            "deliver_callback",
+            CALLBACKS,
+            on=callback_broker,
+            max_retries=0,
+            time_limit=120_000,
+        ),
     )
     return actors
 

@@ -17,6 +17,9 @@ PRIORITY_IMAGES = "images-priority"
 IMAGES = "images"
 BATCHES = "batches"
 MAINTENANCE = "maintenance"
+# Callbacks to integrators' URLs: their own broker and worker threads, so a slow receiver
+# never takes a thread that cuts out images.
+CALLBACKS = "callbacks"
 
 
 def build_broker(
@@ -44,6 +47,27 @@ def build_broker(
         broker.emit_after("process_boot")
     dramatiq.set_broker(broker)
     return broker
+
+
+def build_callback_broker(broker: dramatiq.Broker) -> dramatiq.Broker:
+    """A second broker on the same transport, served by a worker of its own.
+
+    Dramatiq's threads serve every queue of a worker alike, so a queue of its own is not
+    enough to keep callbacks off the image threads: they get their own worker, and so their
+    own broker. It has no AsyncIO middleware: its async actors run on the event loop the
+    pipeline's worker started.
+    """
+    middleware = [m() for m in default_middleware] + [CurrentMessage()]
+    if isinstance(broker, RedisBroker):
+        return RedisBroker(  # type: ignore[no-untyped-call]
+            client=broker.client,
+            namespace=broker.namespace,
+            heartbeat_timeout=broker.heartbeat_timeout,
+            middleware=middleware,
+        )
+    callbacks = StubBroker(middleware=middleware, fail_fast_default=False)
+    callbacks.emit_after("process_boot")
+    return callbacks
 
 
 def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:

@@ -49,6 +49,13 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         remote_tiers=remote_tiers(settings),
         min_backoff_ms=settings.retry_min_backoff_ms,
         max_backoff_ms=settings.retry_max_backoff_ms,
+        callback_schedule=settings.callback_retry_schedule_seconds,
+        callback_threads=settings.callback_threads,
+        callback_signing_key=(
+            settings.callback_signing_key.get_secret_value()
+            if settings.callback_signing_key is not None
+            else None
+        ),
     )
 
 

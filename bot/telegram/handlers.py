@@ -45,7 +45,7 @@ from services.accounts import (
     set_output_options,
 )
 from services.api_keys import issue_key, list_keys, revoke_key
-from services.billing import accept_quote, cancel_quote
+from services.billing import accept_quote
 from services.clock import utcnow
 from services.errors import CannotAfford, QuoteAlreadyUsed, ServiceError
 from services.history import get_batch, recent_batches
@@ -56,6 +56,7 @@ from services.plans import UnknownPlan
 from services.pricing import Tier
 from services.stats import account_stats
 from services.subscriptions import cancel, current_plan, subscribe
+from services.uploads import cancel_upload
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,9 @@ async def choose_tier(update: Update, context: BotContext) -> None:
     deps = context.deps
     if choice == CANCEL:
         try:
-            await cancel_quote(deps.uow(), quote_id, account.id, utcnow())
+            await cancel_upload(
+                deps.uow(), quote_id, account.id, data_dir=deps.settings.data_dir, now=utcnow()
+            )
         except ServiceError as error:
             await query.answer(error_text(error, language), show_alert=True)
             return

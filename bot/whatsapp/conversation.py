@@ -22,7 +22,7 @@ from db.models import Account
 from db.uow import UnitOfWork
 from services.account_links import issue_link_code, looks_like_link_code, redeem_link_code
 from services.accounts import ChannelIdentity, get_or_register
-from services.billing import AcceptedBatch, QuoteOffer, accept_quote, cancel_quote
+from services.billing import AcceptedBatch, QuoteOffer, accept_quote
 from services.clock import utcnow
 from services.errors import CannotAfford, ServiceError
 from services.plans import PLANS, PlanCode, UnknownPlan
@@ -30,7 +30,7 @@ from services.pricing import Tier
 from services.settings import Settings
 from services.stats import account_stats
 from services.subscriptions import buy_plan_with_credits, cancel, current_plan, plan_price_credits
-from services.uploads import ReceivedFile, quote_upload
+from services.uploads import ReceivedFile, cancel_upload, quote_upload
 from services.whatsapp import hold_message, record_inbound, take_held_messages
 
 log = logging.getLogger(__name__)
@@ -402,7 +402,9 @@ class Conversation:
         """Accept the quote for the chosen tier (once, however often it is chosen) and queue it."""
         language = account.language
         if choice == CANCEL:
-            await cancel_quote(self.uow(), quote_id, account.id, utcnow())
+            await cancel_upload(
+                self.uow(), quote_id, account.id, data_dir=self.settings.data_dir, now=utcnow()
+            )
             await self.say(number, text("chat.quote.cancelled", language))
             return
         try:

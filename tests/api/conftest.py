@@ -23,6 +23,8 @@ def service_settings(tmp_path, database_url, **extra) -> Settings:
         "fallback_engine": TINY,
         "onnx_threads": 1,
         "worker_threads": 2,
+        # Callback receivers in tests listen on loopback.
+        "callback_allowed_hosts": "127.0.0.1",
         **extra,
     }
     return Settings(_env_file=None, **values)

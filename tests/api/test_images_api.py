@@ -83,9 +83,14 @@ async def test_a_batch_calls_its_callback_once_with_a_valid_signature(service, u
 
         await wait_for(called, seconds=60, message="the callback")
     body, signature = calls[0]
-    key_hash = hashlib.sha256(secret.encode()).hexdigest()
-    expected = "sha256=" + hmac.new(key_hash.encode(), body, hashlib.sha256).hexdigest()
+    # Signed with the account's own callback secret, shown once with the batch
+    callback_secret = batch["callback_secret"]
+    assert callback_secret.startswith("whsec_")
+    expected = "sha256=" + hmac.new(callback_secret.encode(), body, hashlib.sha256).hexdigest()
     assert signature == expected
+    key_hash = hashlib.sha256(secret.encode()).hexdigest()
+    forged = "sha256=" + hmac.new(key_hash.encode(), body, hashlib.sha256).hexdigest()
+    assert signature != forged
     assert len(calls) == 1
     download = await service.get(f"{PREFIX}/batch/{batch['batch_id']}/download", headers=headers)
     assert download.status == 200
