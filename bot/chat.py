@@ -297,6 +297,7 @@ def plans_text(current: PlanStatus | None, language: str, *, zone: ZoneInfo) -> 
                 daily=pro.daily_removals,
                 premium=pro.premium_daily_cap,
             ),
+            text("chat.plans.rule", language),
             "",
             plan_status_text(current, language, zone=zone),
         ]
@@ -304,12 +305,16 @@ def plans_text(current: PlanStatus | None, language: str, *, zone: ZoneInfo) -> 
 
 
 def plan_started_text(status: PlanStatus, language: str, *, zone: ZoneInfo) -> str:
-    return text(
+    started = text(
         "chat.plans.started",
         language,
         plan=status.plan.code.value.title(),
         until=day_text(status.period_end, zone),
     )
+    if not status.credited:
+        return started
+    credited = text("chat.plans.credited", language, credits=money(status.credited, language))
+    return f"{started}\n{credited}"
 
 
 def plan_cancelled_text(status: PlanStatus, language: str, *, zone: ZoneInfo) -> str:

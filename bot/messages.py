@@ -299,6 +299,34 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "🎉 Paket {plan} aktif sampai {until}.",
         "en": "🎉 The {plan} plan is active until {until}.",
     },
+    "chat.plans.rule": {
+        "id": (
+            "Satu paket aktif per akun. Membayar paket yang sama memperpanjangnya. Pindah paket "
+            "(naik atau turun) berlaku sekarang: sisa hari paket lama dikembalikan sebagai "
+            "kredit dan perpanjangan otomatisnya dihentikan. Hentikan perpanjangan menghentikan "
+            "semua perpanjangan Anda; paket tetap aktif sampai masa bayarnya habis."
+        ),
+        "en": (
+            "One plan per account. Paying for the same plan extends it. Switching plans (up "
+            "or down) takes effect now: the unused days of the old plan come back as credits "
+            "and its renewal stops. Stop renewal stops every renewal you have; the plan stays "
+            "active until its paid period ends."
+        ),
+    },
+    "chat.plans.credited": {
+        "id": "Sisa hari paket sebelumnya dikembalikan: {credits} kredit.",
+        "en": "The unused days of your previous plan came back as {credits} credits.",
+    },
+    "chat.plans.renewal_declined": {
+        "id": (
+            "Perpanjangan paket {plan} tidak dipakai karena paket itu sudah diganti atau "
+            "perpanjangannya dihentikan. Bintang Anda dikembalikan."
+        ),
+        "en": (
+            "This renewal of the {plan} plan was not applied: that plan was replaced or its "
+            "renewal stopped. Your Stars are refunded."
+        ),
+    },
     "chat.packs.title": {
         "id": "💳 Beli kredit (saldo: {balance})",
         "en": "💳 Buy credits (balance: {balance})",

@@ -35,7 +35,12 @@ from bot.telegram.keyboards import (
     settings_keyboard,
 )
 from bot.telegram.session import person, register
-from bot.telegram.stars import PROVIDER, plan_prices, product_for, send_product_invoice
+from bot.telegram.stars import (
+    plan_prices,
+    product_for,
+    send_product_invoice,
+    settle_star_subscriptions,
+)
 from db.models import Account
 from services.accounts import (
     get_output_options,
@@ -51,7 +56,7 @@ from services.errors import CannotAfford, QuoteAlreadyUsed, ServiceError
 from services.history import get_batch, recent_batches
 from services.imaging.compose import InvalidOptions, OutputOptions
 from services.metrics import read_metrics
-from services.payments import find_refundable, record_refund, subscription_charge_id
+from services.payments import find_refundable, record_refund
 from services.plans import UnknownPlan
 from services.pricing import Tier
 from services.stats import account_stats
@@ -302,18 +307,16 @@ async def choose_plan(update: Update, context: BotContext) -> None:
     language = account.language
     code = query.data.partition(":")[2]
     if code == CANCEL:
+        # Every renewal is stopped in the database first; Telegram renews a Stars
+        # subscription by itself until the bot cancels it, which the settling does next.
         try:
-            charge_id = await subscription_charge_id(context.deps.uow(), account.id, PROVIDER)
-            if charge_id is not None:
-                # Telegram renews a Stars subscription by itself until the bot cancels it.
-                await context.bot.edit_user_star_subscription(
-                    account.telegram_id or query.from_user.id, charge_id, is_canceled=True
-                )
             status = await cancel(context.deps.uow(), account.id, now=utcnow())
         except ServiceError as error:
             await query.answer(error_text(error, language), show_alert=True)
+            await settle_star_subscriptions(context.bot, context.deps)
             return
         await query.answer()
+        await settle_star_subscriptions(context.bot, context.deps)
         await query.edit_message_text(
             plan_cancelled_text(status, language, zone=context.deps.settings.zone)
         )
@@ -489,10 +492,13 @@ async def operator_set_plan(update: Update, context: BotContext) -> None:
             source="admin",
             auto_renew=False,
             now=utcnow(),
+            credit_price_rp=context.deps.settings.credit_price_rp,
         )
     except (ServiceError, ValueError) as error:
         await _tell_operator(update, error, language)
         return
+    # A plan given over a Stars plan of another kind replaces it: stop its renewal.
+    await settle_star_subscriptions(context.bot, context.deps)
     until = status.period_end.astimezone(context.deps.settings.zone).strftime("%Y-%m-%d")
     await _reply(
         update,
