@@ -620,6 +620,52 @@ class MetricsRepository(_Repository):
         )
         return [(tier, status, int(n)) for tier, status, n in result.all()]
 
+    async def images_by_tier_and_payment(self) -> Sequence[tuple[str, str, str, int]]:
+        """(tier, paid_with, job status, count) over every job."""
+        result = await self.session.execute(
+            select(Batch.tier, Batch.paid_with, Job.status, func.count(Job.id))
+            .join(Batch, Batch.id == Job.batch_id)
+            .group_by(Batch.tier, Batch.paid_with, Job.status)
+        )
+        return [(tier, paid, status, int(n)) for tier, paid, status, n in result.all()]
+
+    async def kept_credits_by_tier(self) -> dict[str, int]:
+        """Credits charged for credit-paid batches, less their refunds, by tier."""
+        result = await self.session.execute(
+            select(Batch.tier, func.sum(Batch.credits_charged - Batch.refunded_credits))
+            .where(Batch.paid_with == "credits")
+            .group_by(Batch.tier)
+        )
+        return {tier: int(total or 0) for tier, total in result.all()}
+
+    async def payments_by_product(self) -> Sequence[tuple[str, str, str, int, int, int]]:
+        """(provider, product, currency, payments, amount, credits) of payments not refunded."""
+        result = await self.session.execute(
+            select(
+                Payment.provider,
+                Payment.product,
+                Payment.currency,
+                func.count(Payment.id),
+                func.coalesce(func.sum(Payment.amount), 0),
+                func.coalesce(func.sum(Payment.credits), 0),
+            )
+            .where(Payment.refunded_at.is_(None))
+            .group_by(Payment.provider, Payment.product, Payment.currency)
+        )
+        return [
+            (provider, product, currency, int(n), int(amount), int(credits))
+            for provider, product, currency, n, amount, credits in result.all()
+        ]
+
+    async def ledger_entries_by_reason(self) -> dict[str, tuple[int, int]]:
+        """reason -> (entries, sum of deltas) over every account."""
+        result = await self.session.execute(
+            select(
+                LedgerEntry.reason, func.count(LedgerEntry.id), func.sum(LedgerEntry.delta)
+            ).group_by(LedgerEntry.reason)
+        )
+        return {reason: (int(n), int(total or 0)) for reason, n, total in result.all()}
+
     async def processing_time(self) -> tuple[int, float]:
         result = await self.session.execute(
             select(func.count(Job.duration_ms), func.coalesce(func.sum(Job.duration_ms), 0))

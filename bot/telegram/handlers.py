@@ -10,7 +10,6 @@ from telegram import InputFile, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.chat import (
-    EngineCosts,
     accepted_text,
     cannot_afford_text,
     error_text,
@@ -55,11 +54,10 @@ from services.clock import utcnow
 from services.errors import CannotAfford, QuoteAlreadyUsed, ServiceError
 from services.history import get_batch, recent_batches
 from services.imaging.compose import InvalidOptions, OutputOptions
-from services.metrics import read_metrics
 from services.payments import find_refundable, record_refund
 from services.plans import UnknownPlan
 from services.pricing import Tier
-from services.stats import account_stats
+from services.stats import account_stats, service_figures
 from services.subscriptions import cancel, current_plan, subscribe
 
 log = logging.getLogger(__name__)
@@ -426,19 +424,17 @@ async def _tell_operator(update: Update, error: Exception, language: str) -> Non
 
 
 async def operator_stats(update: Update, context: BotContext) -> None:
-    """Show service figures: users, images, revenue, engine cost and margin."""
+    """Show service figures: users, images, income by source, engine cost, margin per tier."""
     account = await _operator(update, context)
     if account is None:
         return
     settings = context.deps.settings
-    metrics = await read_metrics(context.deps.uow())
-    costs = EngineCosts({tier.value: float(settings.engine_cost_rp(tier)) for tier in Tier})
-    await _reply(
-        update,
-        operator_stats_text(
-            metrics, costs, account.language, credit_price_rp=settings.credit_price_rp
-        ),
+    figures = await service_figures(
+        context.deps.uow(),
+        credit_price_rp=settings.credit_price_rp,
+        engine_costs={tier: settings.engine_cost_rp(tier) for tier in Tier},
     )
+    await _reply(update, operator_stats_text(figures, account.language))
 
 
 async def operator_grant(update: Update, context: BotContext) -> None:
