@@ -126,6 +126,7 @@ async def buy_plan_with_credits(
         AccountNotFound: when the account does not exist.
         UnknownPlan: for a plan the product does not sell.
         InsufficientBalance: when the balance does not cover the plan's price.
+        NoActiveSubscription: the request was made before and the plan it bought has ended.
     """
     plan = get_plan(plan_code)
     price = plan_price_credits(plan, credit_price_rp)
@@ -162,7 +163,8 @@ async def buy_plan_with_credits(
     except IntegrityError:
         pass  # the same request ran concurrently and its unique ledger key let one through
     status = await current_plan(uow, account_id, now)
-    assert status is not None  # bought by this request or by the earlier one with its key
+    if status is None:
+        raise NoActiveSubscription(f"the plan bought by request {request_key} has ended")
     return status
 
 
@@ -267,11 +269,11 @@ async def _start_or_extend(
                 renewal_stopped_at=None,
             )
         )
-    if provider_subscription_id is not None:
-        # One renewing subscription per account: the newest one.
-        for other in await uow.subscriptions.renewing(account_id):
-            if other.id != result.id:
-                _stop_renewal(other, now)
+    # One renewing subscription per account, the one of the run now current: a run that
+    # ended unnoticed may still renew at its provider, and is stopped too.
+    for other in await uow.subscriptions.renewing(account_id):
+        if other.id != result.id:
+            _stop_renewal(other, now)
     return result, credited
 
 
