@@ -1,5 +1,6 @@
 """One plan at a time: switches, renewals of replaced plans, stopping renewal; both databases."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -171,3 +172,41 @@ async def test_a_plan_given_by_an_operator_is_not_credited_back(make_uow):
     )
     assert status.plan.code == PlanCode.STARTER
     assert await plan_credits(make_uow(), account) == []
+
+
+async def test_concurrent_plan_changes_leave_one_plan_and_one_renewal(make_uow):
+    from services.subscriptions import renewals_to_stop
+
+    # Given a starter bought with Stars, and with the credit for its unused half, exactly
+    # enough credits for one pro month
+    account = await new_account(make_uow(), credits=2990 - 495)
+    await pay_stars(make_uow(), account, "starter", "c1", at=NOON, first=True)
+    later = NOON + 15 * DAY
+
+    # When twenty retries of one pro purchase with credits and a Stars pro arrive at once
+    async def buy():
+        return await buy_plan_with_credits(
+            make_uow(), account, "pro", credit_price_rp=100, request_key="same", now=later
+        )
+
+    results = await asyncio.gather(
+        *(buy() for _ in range(20)),
+        pay_stars(make_uow(), account, "pro", "c2", at=later, first=True),
+        return_exceptions=True,
+    )
+
+    # Then every retry answers with the plan, paid once, the Stars payment is applied (not
+    # mistaken for a repeated delivery), and one run renews
+    assert [r for r in results if isinstance(r, BaseException) or r is None] == []
+    assert {r.plan.code for r in results if not isinstance(r, BaseException)} == {PlanCode.PRO}
+    async with make_uow() as uow:
+        assert await uow.payments.by_charge_id("c2") is not None
+        entries = await uow.ledger.entries(account)
+        runs = await uow.subscriptions.renewing(account)
+    assert [e.delta for e in entries if e.reason == "plan_purchase"] == [-2990]
+    assert [e.delta for e in entries if e.reason == "plan_credit"] == [495]  # 990 x 15/30
+    assert sum(e.delta for e in entries) == 2495 + 495 - 2990 == 0
+    assert len(runs) <= 1
+    current = await current_plan(make_uow(), account, later)
+    assert current is not None and current.period_end == later + 60 * DAY
+    assert "c1" in [p.provider_subscription_id for p in await renewals_to_stop(make_uow(), STARS)]
