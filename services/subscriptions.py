@@ -272,8 +272,13 @@ async def _start_or_extend(
     # One renewing subscription per account, the one of the run now current: a run that
     # ended unnoticed may still renew at its provider, and is stopped too.
     for other in await uow.subscriptions.renewing(account_id):
-        if other.id != result.id:
-            _stop_renewal(other, now)
+        if other.id == result.id:
+            continue
+        _stop_renewal(other, now)
+        if other.provider_subscription_id == result.provider_subscription_id is not None:
+            # A lapsed run renewed late: its subscription lives on in the new run, and must
+            # not be stopped at the provider.
+            other.renewal_stopped_at = now
     return result, credited
 
 

@@ -85,6 +85,8 @@ class MoneyMachine(RuleBasedStateMachine):
         self.renewing: str | None = None
         self.plan_credits = 0
         self.keys_used: set[int] = set()
+        # What Telegram holds: the Stars subscriptions it still renews.
+        self.telegram_renews_ids: set[str] = set()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
@@ -204,6 +206,7 @@ class MoneyMachine(RuleBasedStateMachine):
         self.model_apply(plan)
         self.renewing = plan
         self.last_charge[plan] = charge_id
+        self.telegram_renews_ids.add(charge_id)
         if twice:  # a repeated delivery changes nothing
             assert self.run(self._pay_plan(plan, charge_id, first=True))
 
@@ -252,6 +255,7 @@ class MoneyMachine(RuleBasedStateMachine):
 
         async def settle() -> None:
             for stop in await renewals_to_stop(self.uow(), STARS):
+                self.telegram_renews_ids.discard(stop.provider_subscription_id)
                 await renewal_stopped(self.uow(), stop.subscription_id, now=self.now)
             for payment in await declined_renewals(self.uow(), STARS):
                 await record_refund(self.uow(), payment.provider_charge_id, now=self.now)
@@ -265,7 +269,7 @@ class MoneyMachine(RuleBasedStateMachine):
             with contextlib.suppress(PaymentAlreadyRefunded):
                 self.run(record_refund(self.uow(), charge_id, now=self.now))
 
-    @rule(hours=st.sampled_from([1, 7, 30, 24 * 10, 24 * 29]))
+    @rule(hours=st.sampled_from([1, 7, 30, 24 * 10, 24 * 29, 24 * 31]))
     def time_passes(self, hours: int) -> None:
         self.now += timedelta(hours=hours)
 
@@ -377,6 +381,11 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert len(active) <= 1 and len(renewing) <= 1
 
         self.run(check(self.now))
+
+    @invariant()
+    def the_subscription_wanted_is_never_stopped(self) -> None:
+        if self.renewing is not None:
+            assert self.last_charge[self.renewing] in self.telegram_renews_ids
 
     @invariant()
     def the_plan_follows_the_rule(self) -> None:

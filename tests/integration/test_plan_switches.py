@@ -210,3 +210,19 @@ async def test_concurrent_plan_changes_leave_one_plan_and_one_renewal(make_uow):
     current = await current_plan(make_uow(), account, later)
     assert current is not None and current.period_end == later + 60 * DAY
     assert "c1" in [p.provider_subscription_id for p in await renewals_to_stop(make_uow(), STARS)]
+
+
+async def test_a_late_renewal_of_a_lapsed_plan_renews_it_and_keeps_its_subscription(make_uow):
+    from services.subscriptions import renewals_to_stop
+
+    # Given a Stars starter whose renewal Telegram charged a day after it ended
+    account = await new_account(make_uow(), credits=0)
+    await pay_stars(make_uow(), account, "starter", "c1", at=NOON, first=True)
+    late = NOON + 31 * DAY
+    assert await current_plan(make_uow(), account, late) is None
+    renewed = await pay_stars(make_uow(), account, "starter", "c2", at=late, first=False)
+    # Then the plan runs again from now and the subscription is not stopped at Telegram
+    assert renewed is not None and renewed.period_end == late + 30 * DAY
+    assert await renewals_to_stop(make_uow(), STARS) == []
+    again = await pay_stars(make_uow(), account, "starter", "c3", at=late + 30 * DAY, first=False)
+    assert again is not None and again.period_end == late + 60 * DAY
