@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.telegram.conftest import Harness
+from services.accounts import grant_credits
+from services.clock import utcnow
+from services.subscriptions import buy_plan_with_credits
+from tests.telegram.conftest import Harness, running_bot
 
 
 async def _text_containing(telegram: Harness, chat_id: int, fragment: str) -> str:
@@ -63,3 +66,27 @@ async def test_stop_renewal_stops_every_renewal_even_after_a_failed_stop(telegra
         lambda: api.cancelled_subscriptions == {"st-1", "pro-1"}, what="both renewals stopped"
     )
     assert await _text_containing(telegram, sari.user_id, "Renewal stopped")
+
+
+async def test_a_plan_bought_elsewhere_stops_the_stars_renewal_on_the_next_tick(
+    tmp_path, database_url, make_uow
+):
+    async with running_bot(tmp_path, database_url, make_uow, sweep_interval_seconds=1) as bot:
+        api = bot.api
+        sari = bot.person()
+        api.push(sari.paid("plan:starter:480", 480, "st-1", recurring="first"))
+        await _text_containing(bot, sari.user_id, "Paket Starter aktif")
+        async with bot.uow() as uow:
+            account = await uow.accounts.by_telegram_id(sari.user_id)
+            assert account is not None
+        # Pro bought with credits over WhatsApp or the HTTP API, outside this chat
+        await grant_credits(
+            make_uow(), account.id, 3000, reference="t", idempotency_key="t-1", now=utcnow()
+        )
+        await buy_plan_with_credits(
+            make_uow(), account.id, "pro", credit_price_rp=100, request_key="wa-1", now=utcnow()
+        )
+
+        await api.wait_for(
+            lambda: "st-1" in api.cancelled_subscriptions, within=20, what="starter stopped"
+        )
