@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,10 +18,9 @@ from services.billing import AcceptedBatch, QuoteOffer, TierOffer
 from services.errors import CannotAfford, ServiceError
 from services.history import BatchView
 from services.imaging.compose import InvalidOptions, OutputOptions
-from services.metrics import ServiceMetrics
 from services.plans import PLANS, CannotPay, PlanCode, UnknownPlan
 from services.pricing import BatchTooLarge, Tier
-from services.stats import AccountStats
+from services.stats import AccountStats, ServiceFigures
 from services.subscriptions import PlanStatus
 from services.uploads import NothingToProcess
 
@@ -29,7 +29,7 @@ PLAN_MARK = "★ "
 MAX_LISTED_REJECTIONS = 10
 
 
-def money(amount: int | float, language: str) -> str:
+def money(amount: int | float | Decimal, language: str) -> str:
     """Group thousands the way each language writes them (Rp 15.200 / Rp 15,200)."""
     grouped = f"{round(amount):,}"
     return grouped.replace(",", ".") if language == "id" else grouped
@@ -297,6 +297,7 @@ def plans_text(current: PlanStatus | None, language: str, *, zone: ZoneInfo) -> 
                 daily=pro.daily_removals,
                 premium=pro.premium_daily_cap,
             ),
+            text("chat.plans.rule", language),
             "",
             plan_status_text(current, language, zone=zone),
         ]
@@ -304,12 +305,16 @@ def plans_text(current: PlanStatus | None, language: str, *, zone: ZoneInfo) -> 
 
 
 def plan_started_text(status: PlanStatus, language: str, *, zone: ZoneInfo) -> str:
-    return text(
+    started = text(
         "chat.plans.started",
         language,
         plan=status.plan.code.value.title(),
         until=day_text(status.period_end, zone),
     )
+    if not status.credited:
+        return started
+    credited = text("chat.plans.credited", language, credits=money(status.credited, language))
+    return f"{started}\n{credited}"
 
 
 def plan_cancelled_text(status: PlanStatus, language: str, *, zone: ZoneInfo) -> str:
@@ -357,35 +362,89 @@ def settings_text(options: OutputOptions, language: str) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class EngineCosts:
-    """Rupiah an engine costs per image of each tier, for the operators' margin."""
-
-    per_tier: Mapping[str, float]
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}%"
 
 
-def operator_stats_text(
-    metrics: ServiceMetrics, costs: EngineCosts, language: str, *, credit_price_rp: int
-) -> str:
-    """Service figures for operators: users, images, revenue, engine cost and margin."""
-    done = sum(n for (_, outcome), n in metrics.images.items() if outcome == "done")
-    failed = sum(n for (_, outcome), n in metrics.images.items() if outcome == "failed")
-    cost = sum(
-        n * costs.per_tier.get(tier, 0.0)
-        for (tier, outcome), n in metrics.images.items()
-        if outcome == "done"
+def _known(key: str, language: str, fallback: str, **values: object) -> str:
+    return text(key, language, **values) if key in MESSAGES else fallback
+
+
+def operator_stats_text(figures: ServiceFigures, language: str) -> str:
+    """Service figures for operators: users, images, income by source, margin per tier."""
+    lines = [
+        text(
+            "chat.admin.stats",
+            language,
+            users=figures.accounts,
+            waiting=figures.waiting_jobs,
+            images=figures.images_done,
+            failed=figures.images_failed,
+        ),
+        text("chat.admin.income_title", language),
+    ]
+    for source in figures.income:
+        amount = money(source.amount, language)
+        lines.append(
+            text(
+                "chat.admin.income_line",
+                language,
+                source=_known(f"chat.admin.source.{source.name}", language, source.name),
+                payments=source.payments,
+                amount=_known(
+                    f"chat.admin.unit.{source.currency}",
+                    language,
+                    f"{amount} {source.currency}",
+                    amount=amount,
+                ),
+                rupiah=money(source.rupiah, language),
+            )
+        )
+    lines.append(text("chat.admin.money_in", language, rupiah=money(figures.money_in_rp, language)))
+    lines.append(
+        text(
+            "chat.admin.grants_apart",
+            language,
+            credits=money(figures.granted_credits, language),
+            rupiah=money(figures.granted_rp, language),
+        )
     )
-    net_credits = metrics.credits_charged - metrics.credits_refunded
-    revenue = net_credits * credit_price_rp
-    return text(
-        "chat.admin.stats",
-        language,
-        users=metrics.accounts,
-        images=done,
-        failed=failed,
-        credits=money(net_credits, language),
-        revenue=money(revenue, language),
-        cost=money(cost, language),
-        margin=money(revenue - cost, language),
-        waiting=metrics.waiting_jobs,
+    if figures.plan_credits_back:
+        lines.append(
+            text(
+                "chat.admin.credits_back",
+                language,
+                credits=money(figures.plan_credits_back, language),
+            )
+        )
+    lines.append(text("chat.admin.margin_title", language))
+    for line in figures.lines:
+        name = (
+            tier_name(line.name, language)
+            if line.name in {tier.value for tier in Tier}
+            else _known(f"chat.admin.line.{line.name}", language, line.name)
+        )
+        lines.append(
+            text(
+                "chat.admin.margin_line",
+                language,
+                name=name,
+                images=line.images,
+                revenue=money(line.revenue_rp, language),
+                cost=money(line.engine_cost_rp, language),
+                margin=money(line.margin_rp, language),
+                percent=_percent(line.margin_percent),
+            )
+        )
+    total = figures.margin
+    lines.append(
+        text(
+            "chat.admin.margin_total",
+            language,
+            revenue=money(total.revenue_rp, language),
+            cost=money(total.engine_cost_rp, language),
+            margin=money(total.margin_rp, language),
+            percent=_percent(total.margin_percent),
+        )
     )
+    return "\n".join(lines)

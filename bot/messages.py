@@ -299,6 +299,34 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "🎉 Paket {plan} aktif sampai {until}.",
         "en": "🎉 The {plan} plan is active until {until}.",
     },
+    "chat.plans.rule": {
+        "id": (
+            "Satu paket aktif per akun. Membayar paket yang sama memperpanjangnya. Pindah paket "
+            "(naik atau turun) berlaku sekarang: sisa hari paket lama dikembalikan sebagai "
+            "kredit dan perpanjangan otomatisnya dihentikan. Hentikan perpanjangan menghentikan "
+            "semua perpanjangan Anda; paket tetap aktif sampai masa bayarnya habis."
+        ),
+        "en": (
+            "One plan per account. Paying for the same plan extends it. Switching plans (up "
+            "or down) takes effect now: the unused days of the old plan come back as credits "
+            "and its renewal stops. Stop renewal stops every renewal you have; the plan stays "
+            "active until its paid period ends."
+        ),
+    },
+    "chat.plans.credited": {
+        "id": "Sisa hari paket sebelumnya dikembalikan: {credits} kredit.",
+        "en": "The unused days of your previous plan came back as {credits} credits.",
+    },
+    "chat.plans.renewal_declined": {
+        "id": (
+            "Perpanjangan paket {plan} tidak dipakai karena paket itu sudah diganti atau "
+            "perpanjangannya dihentikan. Bintang Anda dikembalikan."
+        ),
+        "en": (
+            "This renewal of the {plan} plan was not applied: that plan was replaced or its "
+            "renewal stopped. Your Stars are refunded."
+        ),
+    },
     "chat.packs.title": {
         "id": "💳 Beli kredit (saldo: {balance})",
         "en": "💳 Buy credits (balance: {balance})",
@@ -372,16 +400,50 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "chat.admin.only": {"id": "Perintah khusus operator.", "en": "Operators only."},
     "chat.admin.stats": {
         "id": (
-            "👥 Pengguna: {users}\n🖼 Gambar: {images} berhasil, {failed} gagal\n"
-            "💰 Pendapatan: {credits} kredit (Rp {revenue})\n"
-            "⚙️ Biaya mesin: Rp {cost}\n📈 Margin: Rp {margin}\n⏳ Antrean: {waiting}"
+            "👥 Pengguna: {users} · ⏳ Antrean: {waiting}\n"
+            "🖼 Gambar: {images} berhasil, {failed} gagal"
         ),
-        "en": (
-            "👥 Users: {users}\n🖼 Images: {images} done, {failed} failed\n"
-            "💰 Revenue: {credits} credits (Rp {revenue})\n"
-            "⚙️ Engine cost: Rp {cost}\n📈 Margin: Rp {margin}\n⏳ Waiting: {waiting}"
-        ),
+        "en": "👥 Users: {users} · ⏳ Waiting: {waiting}\n🖼 Images: {images} done, {failed} failed",
     },
+    "chat.admin.income_title": {"id": "💰 Pemasukan per sumber:", "en": "💰 Income by source:"},
+    "chat.admin.income_line": {
+        "id": "• {source}: {payments}×, {amount} (Rp {rupiah})",
+        "en": "• {source}: {payments}×, {amount} (Rp {rupiah})",
+    },
+    "chat.admin.money_in": {
+        "id": "Uang masuk (Stars dan rupiah): Rp {rupiah}",
+        "en": "Money in (Stars and rupiah): Rp {rupiah}",
+    },
+    "chat.admin.grants_apart": {
+        "id": "🎁 Kredit gratis (bukan pemasukan): {credits} kredit (Rp {rupiah})",
+        "en": "🎁 Credits given (not income): {credits} credits (Rp {rupiah})",
+    },
+    "chat.admin.credits_back": {
+        "id": "↩️ Sisa hari paket dikembalikan: {credits} kredit",
+        "en": "↩️ Unused plan days credited back: {credits} credits",
+    },
+    "chat.admin.margin_title": {
+        "id": "📈 Margin (pendapatan − biaya mesin gambar yang diproses):",
+        "en": "📈 Margin (revenue − engine cost of the images processed):",
+    },
+    "chat.admin.margin_line": {
+        "id": "• {name}: {images} gambar, Rp {revenue} − Rp {cost} = Rp {margin} ({percent})",
+        "en": "• {name}: {images} images, Rp {revenue} − Rp {cost} = Rp {margin} ({percent})",
+    },
+    "chat.admin.margin_total": {
+        "id": "Total: Rp {revenue} − Rp {cost} = Rp {margin} ({percent})",
+        "en": "Total: Rp {revenue} − Rp {cost} = Rp {margin} ({percent})",
+    },
+    "chat.admin.source.stars_packs": {"id": "Paket kredit (Stars)", "en": "Credit packs (Stars)"},
+    "chat.admin.source.stars_plans": {"id": "Langganan (Stars)", "en": "Plans (Stars)"},
+    "chat.admin.source.credit_plans": {
+        "id": "Langganan dibayar kredit",
+        "en": "Plans paid with credits",
+    },
+    "chat.admin.line.plans": {"id": "Kuota langganan", "en": "Plan quotas"},
+    "chat.admin.unit.XTR": {"id": "{amount} ⭐", "en": "{amount} ⭐"},
+    "chat.admin.unit.credits": {"id": "{amount} kredit", "en": "{amount} credits"},
+    "chat.admin.unit.IDR": {"id": "Rp {amount}", "en": "Rp {amount}"},
     "chat.admin.granted": {
         "id": "Akun {account}: saldo sekarang {balance}.",
         "en": "Account {account}: balance now {balance}.",

@@ -68,6 +68,8 @@ class LedgerReason(StrEnum):
     REFUND = "refund"
     PURCHASE_REFUND = "purchase_refund"
     PLAN_PURCHASE = "plan_purchase"
+    # The unused paid days of a plan that another plan replaced, given back as credits.
+    PLAN_CREDIT = "plan_credit"
 
 
 class QuoteStatus(StrEnum):
@@ -130,6 +132,8 @@ class LedgerEntry(Base):
 
 
 class Subscription(Base):
+    """One uninterrupted run of one plan; an account has at most one run active at a time."""
+
     __tablename__ = "subscriptions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -141,6 +145,14 @@ class Subscription(Base):
     cancelled_at: Mapped[datetime | None]
     source: Mapped[str] = mapped_column(String(32), default="admin")
     created_at: Mapped[datetime]
+    # The end of the paid part of the period (days given by an operator are not paid).
+    paid_until: Mapped[datetime | None]
+    # When another plan took this one's place (its period then ends at that moment).
+    replaced_at: Mapped[datetime | None]
+    # The provider's recurring subscription that renews this run (Telegram Stars: the charge
+    # id of its first payment), and when the provider confirmed it renews no more.
+    provider_subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    renewal_stopped_at: Mapped[datetime | None]
 
 
 class DailyUsage(Base):

@@ -66,6 +66,13 @@ class AccountRepository(_Repository):
     async def count(self) -> int:
         return (await self.session.execute(select(func.count(Account.id)))).scalar_one()
 
+    async def lock(self, account_id: int) -> None:
+        """Hold the account's row until the transaction ends (PostgreSQL; SQLite's writes
+        are serialised by BEGIN IMMEDIATE), so that two changes of one account take turns."""
+        await self.session.execute(
+            select(Account.id).where(Account.id == account_id).with_for_update()
+        )
+
 
 class LedgerRepository(_Repository):
     async def has_key(self, idempotency_key: str) -> bool:
@@ -135,11 +142,64 @@ class SubscriptionRepository(_Repository):
     async def active(self, account_id: int, now: datetime) -> Subscription | None:
         result = await self.session.execute(
             select(Subscription)
-            .where(Subscription.account_id == account_id, Subscription.period_end > now)
-            .order_by(Subscription.period_end.desc())
+            .where(
+                Subscription.account_id == account_id,
+                Subscription.period_end > now,
+                Subscription.replaced_at.is_(None),
+            )
+            .order_by(Subscription.period_end.desc(), Subscription.id.desc())
             .limit(1)
         )
         return result.scalar_one_or_none()
+
+    async def get(self, subscription_id: int) -> Subscription | None:
+        return await self.session.get(Subscription, subscription_id)
+
+    async def renewing(self, account_id: int) -> Sequence[Subscription]:
+        """The account's runs that a provider or the service may still renew."""
+        result = await self.session.execute(
+            select(Subscription)
+            .where(
+                Subscription.account_id == account_id,
+                Subscription.cancelled_at.is_(None),
+                or_(
+                    Subscription.auto_renew.is_(True),
+                    Subscription.provider_subscription_id.is_not(None),
+                ),
+            )
+            .order_by(Subscription.id)
+        )
+        return result.scalars().all()
+
+    async def renewed_by(self, account_id: int, plan: str, provider: str) -> Subscription | None:
+        """The newest run of `plan` that a recurring subscription with `provider` renews."""
+        result = await self.session.execute(
+            select(Subscription)
+            .join(Payment, Payment.provider_charge_id == Subscription.provider_subscription_id)
+            .where(
+                Subscription.account_id == account_id,
+                Subscription.plan == plan,
+                Payment.provider == provider,
+            )
+            .order_by(Subscription.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def renewals_to_stop(self, provider: str) -> Sequence[tuple[Subscription, Account]]:
+        """Cancelled or replaced runs whose recurring subscription with `provider` may renew."""
+        result = await self.session.execute(
+            select(Subscription, Account)
+            .join(Payment, Payment.provider_charge_id == Subscription.provider_subscription_id)
+            .join(Account, Account.id == Subscription.account_id)
+            .where(
+                Payment.provider == provider,
+                Subscription.cancelled_at.is_not(None),
+                Subscription.renewal_stopped_at.is_(None),
+            )
+            .order_by(Subscription.id)
+        )
+        return [(subscription, account) for subscription, account in result.all()]
 
     async def add(self, subscription: Subscription) -> Subscription:
         self.session.add(subscription)
@@ -322,6 +382,19 @@ class PaymentRepository(_Repository):
         self.session.add(payment)
         await self.session.flush()
         return payment
+
+    async def unrefunded(self, provider: str, product_suffix: str) -> Sequence[Payment]:
+        """Payments through `provider` for products ending in `product_suffix`, not refunded."""
+        result = await self.session.execute(
+            select(Payment)
+            .where(
+                Payment.provider == provider,
+                Payment.product.endswith(product_suffix),
+                Payment.refunded_at.is_(None),
+            )
+            .order_by(Payment.id)
+        )
+        return result.scalars().all()
 
     async def for_account(self, account_id: int, provider: str) -> Sequence[Payment]:
         """The account's payments through one provider, newest first."""
@@ -683,6 +756,52 @@ class MetricsRepository(_Repository):
             .group_by(Batch.tier, Job.status)
         )
         return [(tier, status, int(n)) for tier, status, n in result.all()]
+
+    async def images_by_tier_and_payment(self) -> Sequence[tuple[str, str, str, int]]:
+        """(tier, paid_with, job status, count) over every job."""
+        result = await self.session.execute(
+            select(Batch.tier, Batch.paid_with, Job.status, func.count(Job.id))
+            .join(Batch, Batch.id == Job.batch_id)
+            .group_by(Batch.tier, Batch.paid_with, Job.status)
+        )
+        return [(tier, paid, status, int(n)) for tier, paid, status, n in result.all()]
+
+    async def kept_credits_by_tier(self) -> dict[str, int]:
+        """Credits charged for credit-paid batches, less their refunds, by tier."""
+        result = await self.session.execute(
+            select(Batch.tier, func.sum(Batch.credits_charged - Batch.refunded_credits))
+            .where(Batch.paid_with == "credits")
+            .group_by(Batch.tier)
+        )
+        return {tier: int(total or 0) for tier, total in result.all()}
+
+    async def payments_by_product(self) -> Sequence[tuple[str, str, str, int, int, int]]:
+        """(provider, product, currency, payments, amount, credits) of payments not refunded."""
+        result = await self.session.execute(
+            select(
+                Payment.provider,
+                Payment.product,
+                Payment.currency,
+                func.count(Payment.id),
+                func.coalesce(func.sum(Payment.amount), 0),
+                func.coalesce(func.sum(Payment.credits), 0),
+            )
+            .where(Payment.refunded_at.is_(None))
+            .group_by(Payment.provider, Payment.product, Payment.currency)
+        )
+        return [
+            (provider, product, currency, int(n), int(amount), int(credits))
+            for provider, product, currency, n, amount, credits in result.all()
+        ]
+
+    async def ledger_entries_by_reason(self) -> dict[str, tuple[int, int]]:
+        """reason -> (entries, sum of deltas) over every account."""
+        result = await self.session.execute(
+            select(
+                LedgerEntry.reason, func.count(LedgerEntry.id), func.sum(LedgerEntry.delta)
+            ).group_by(LedgerEntry.reason)
+        )
+        return {reason: (int(n), int(total or 0)) for reason, n, total in result.all()}
 
     async def processing_time(self) -> tuple[int, float]:
         result = await self.session.execute(

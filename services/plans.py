@@ -6,11 +6,15 @@ Pure: the caller reads the account's balance, plan and today's usage, and writes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from services.pricing import BatchPrice, Tier
+from services.pricing import BatchPrice, Tier, round_half_up
+
+# What one payment for a plan buys, and what Telegram's Stars subscriptions renew.
+PLAN_DAYS = 30
+PLAN_PERIOD = timedelta(days=PLAN_DAYS)
 
 
 class PlanCode(StrEnum):
@@ -49,6 +53,26 @@ PLANS: dict[PlanCode, Plan] = {
         priority=True,
     ),
 }
+
+
+def plan_price_credits(plan: Plan, credit_price_rp: int) -> int:
+    """What a plan's month costs in credits, rounded half up like every price."""
+    return round_half_up(plan.price_rp, credit_price_rp)
+
+
+def unused_plan_credits(
+    plan: Plan, *, paid_until: datetime | None, now: datetime, credit_price_rp: int
+) -> int:
+    """The credits' worth of a plan's paid time still to come at `now`, to the second.
+
+    A month of the plan is worth its price in credits; days an operator gave are worth nothing.
+    """
+    if paid_until is None or paid_until <= now:
+        return 0
+    unused = paid_until - now
+    seconds = unused.days * 86_400 + unused.seconds  # whole seconds, rounding down
+    month = int(PLAN_PERIOD.total_seconds())
+    return round_half_up(plan_price_credits(plan, credit_price_rp) * seconds, month)
 
 
 class UnknownPlan(ValueError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 import secrets
@@ -30,7 +32,11 @@ from bot.observability import protect_secrets
 from bot.telegram import handlers
 from bot.telegram.context import DEPS_KEY, BotApplication, BotContext, TelegramDeps
 from bot.telegram.intake import quote_gathered, receive_file
-from bot.telegram.stars import check_pre_checkout, credit_successful_payment
+from bot.telegram.stars import (
+    check_pre_checkout,
+    credit_successful_payment,
+    settle_star_subscriptions,
+)
 from db.uow import UnitOfWork
 from services.accounts import language_from_client
 from services.billing import AcceptedBatch
@@ -87,6 +93,17 @@ def build_application(
     assert settings.telegram_bot_token is not None, "TELEGRAM_BOT_TOKEN is not set"
     protect_secrets(settings.telegram_bot_token.get_secret_value())
     deps = TelegramDeps(settings=settings, uow=uow, submit=submit)
+    timers: list[asyncio.Task[None]] = []
+
+    async def settle_stars_on_a_timer(application: BotApplication) -> None:
+        # Plans changed outside this chat (credits, operators, another channel) may leave a
+        # Stars renewal to stop; a Telegram outage may leave a stop or a refund undone.
+        while True:
+            try:
+                await settle_star_subscriptions(application.bot, deps)
+            except Exception:  # a failed tick is logged with its traceback and tried again
+                log.exception("settling Stars subscriptions failed")
+            await asyncio.sleep(settings.sweep_interval_seconds)
 
     async def post_init(application: BotApplication) -> None:
         application.bot_data[DEPS_KEY] = deps
@@ -94,8 +111,13 @@ def build_application(
             partial(quote_gathered, application.bot, deps), delay=settings.gather_seconds
         )
         await application.bot.set_my_commands([BotCommand(*command) for command in COMMANDS])
+        timers.append(asyncio.create_task(settle_stars_on_a_timer(application)))
 
     async def post_shutdown(application: BotApplication) -> None:
+        for timer in timers:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
         if deps.gatherer is not None:
             await deps.gatherer.close()
 

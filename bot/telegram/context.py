@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,8 @@ class TelegramDeps:
     uow: Callable[[], UnitOfWork]
     submit: Callable[[AcceptedBatch], Awaitable[bool]]
     gatherer: Gatherer[IncomingFile] | None = field(default=None)
+    # One settling of Stars renewals and refunds at a time (a tap and the timer may meet).
+    stars_settling: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -10,7 +10,6 @@ from telegram import InputFile, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.chat import (
-    EngineCosts,
     accepted_text,
     cannot_afford_text,
     error_text,
@@ -35,7 +34,12 @@ from bot.telegram.keyboards import (
     settings_keyboard,
 )
 from bot.telegram.session import person, register
-from bot.telegram.stars import PROVIDER, plan_prices, product_for, send_product_invoice
+from bot.telegram.stars import (
+    plan_prices,
+    product_for,
+    send_product_invoice,
+    settle_star_subscriptions,
+)
 from db.models import Account
 from services.accounts import (
     get_output_options,
@@ -50,11 +54,10 @@ from services.clock import utcnow
 from services.errors import CannotAfford, QuoteAlreadyUsed, ServiceError
 from services.history import get_batch, recent_batches
 from services.imaging.compose import InvalidOptions, OutputOptions
-from services.metrics import read_metrics
-from services.payments import find_refundable, record_refund, subscription_charge_id
+from services.payments import find_refundable, record_refund
 from services.plans import UnknownPlan
 from services.pricing import Tier
-from services.stats import account_stats
+from services.stats import account_stats, service_figures
 from services.subscriptions import cancel, current_plan, subscribe
 from services.uploads import cancel_upload
 
@@ -305,18 +308,16 @@ async def choose_plan(update: Update, context: BotContext) -> None:
     language = account.language
     code = query.data.partition(":")[2]
     if code == CANCEL:
+        # Every renewal is stopped in the database first; Telegram renews a Stars
+        # subscription by itself until the bot cancels it, which the settling does next.
         try:
-            charge_id = await subscription_charge_id(context.deps.uow(), account.id, PROVIDER)
-            if charge_id is not None:
-                # Telegram renews a Stars subscription by itself until the bot cancels it.
-                await context.bot.edit_user_star_subscription(
-                    account.telegram_id or query.from_user.id, charge_id, is_canceled=True
-                )
             status = await cancel(context.deps.uow(), account.id, now=utcnow())
         except ServiceError as error:
             await query.answer(error_text(error, language), show_alert=True)
+            await settle_star_subscriptions(context.bot, context.deps)
             return
         await query.answer()
+        await settle_star_subscriptions(context.bot, context.deps)
         await query.edit_message_text(
             plan_cancelled_text(status, language, zone=context.deps.settings.zone)
         )
@@ -426,19 +427,17 @@ async def _tell_operator(update: Update, error: Exception, language: str) -> Non
 
 
 async def operator_stats(update: Update, context: BotContext) -> None:
-    """Show service figures: users, images, revenue, engine cost and margin."""
+    """Show service figures: users, images, income by source, engine cost, margin per tier."""
     account = await _operator(update, context)
     if account is None:
         return
     settings = context.deps.settings
-    metrics = await read_metrics(context.deps.uow())
-    costs = EngineCosts({tier.value: float(settings.engine_cost_rp(tier)) for tier in Tier})
-    await _reply(
-        update,
-        operator_stats_text(
-            metrics, costs, account.language, credit_price_rp=settings.credit_price_rp
-        ),
+    figures = await service_figures(
+        context.deps.uow(),
+        credit_price_rp=settings.credit_price_rp,
+        engine_costs={tier: settings.engine_cost_rp(tier) for tier in Tier},
     )
+    await _reply(update, operator_stats_text(figures, account.language))
 
 
 async def operator_grant(update: Update, context: BotContext) -> None:
@@ -492,10 +491,13 @@ async def operator_set_plan(update: Update, context: BotContext) -> None:
             source="admin",
             auto_renew=False,
             now=utcnow(),
+            credit_price_rp=context.deps.settings.credit_price_rp,
         )
     except (ServiceError, ValueError) as error:
         await _tell_operator(update, error, language)
         return
+    # A plan given over a Stars plan of another kind replaces it: stop its renewal.
+    await settle_star_subscriptions(context.bot, context.deps)
     until = status.period_end.astimezone(context.deps.settings.zone).strftime("%Y-%m-%d")
     await _reply(
         update,

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
+from telegram.error import BadRequest, TelegramError
 
 from bot.chat import error_text, plan_started_text
 from bot.messages import text
-from bot.telegram.context import BotContext
+from bot.telegram.context import BotContext, TelegramDeps
 from bot.telegram.session import person
 from services.accounts import balance_of, language_from_client
 from services.clock import utcnow
 from services.errors import ServiceError
 from services.payments import (
     SUBSCRIPTION_START,
+    PaymentAlreadyRefunded,
     Purchase,
+    RenewalDeclined,
+    declined_renewals,
     record_credit_purchase,
     record_plan_purchase,
+    record_refund,
 )
 from services.plans import PLANS, get_plan
 from services.settings import Settings
-from services.subscriptions import PLAN_DAYS
+from services.subscriptions import PLAN_DAYS, renewal_stopped, renewals_to_stop
 
 STARS = "XTR"  # Telegram's currency for digital goods; no payment provider token
 PROVIDER = "telegram_stars"
@@ -167,17 +173,29 @@ async def credit_successful_payment(update: Update, context: BotContext) -> None
                     text("chat.purchase.credited", language, credits=code, balance=balance)
                 )
         elif kind == "plan" and code in PLANS:
-            status = await record_plan_purchase(
-                context.deps.uow(),
-                account.id,
-                purchase,
-                code,
-                days=PLAN_DAYS,
-                now=utcnow(),
-                auto_renew=bool(payment.is_recurring),
-            )
-            if status is not None:
-                await message.reply_text(plan_started_text(status, language, zone=settings.zone))
+            try:
+                status = await record_plan_purchase(
+                    context.deps.uow(),
+                    account.id,
+                    purchase,
+                    code,
+                    days=PLAN_DAYS,
+                    now=utcnow(),
+                    auto_renew=bool(payment.is_recurring),
+                    credit_price_rp=settings.credit_price_rp,
+                )
+            except RenewalDeclined as declined:
+                await message.reply_text(
+                    text("chat.plans.renewal_declined", language, plan=declined.plan_code.title())
+                )
+            else:
+                if status is not None:
+                    await message.reply_text(
+                        plan_started_text(status, language, zone=settings.zone)
+                    )
+            # A new plan may have replaced one that Telegram would renew, and a declined
+            # renewal waits for its refund: settle both now rather than at the next tick.
+            await settle_star_subscriptions(context.bot, context.deps)
         else:
             # Paid, but for nothing sold: keep it visible for an operator's /refund.
             log.error(
@@ -187,3 +205,55 @@ async def credit_successful_payment(update: Update, context: BotContext) -> None
             )
     except ServiceError as error:
         await message.reply_text(error_text(error, language))
+
+
+async def settle_star_subscriptions(bot: Bot, deps: TelegramDeps) -> None:
+    """Stop at Telegram the Stars renewals of replaced or cancelled plans, and refund the
+    renewals that were declined; each is confirmed in the database once Telegram agreed.
+
+    Runs after every plan change made in this chat and on a timer, for changes made
+    elsewhere (credits, an operator, another channel). A failure leaves the rest for later.
+    """
+    async with deps.stars_settling:
+        await _stop_renewals(bot, deps)
+        await _refund_declined_renewals(bot, deps)
+
+
+async def _stop_renewals(bot: Bot, deps: TelegramDeps) -> None:
+    for stop in await renewals_to_stop(deps.uow(), PROVIDER):
+        if stop.telegram_id is None:
+            log.error(
+                "renewal %s cannot be stopped: account %s left Telegram", stop, stop.account_id
+            )
+            continue
+        try:
+            await bot.edit_user_star_subscription(
+                stop.telegram_id, stop.provider_subscription_id, is_canceled=True
+            )
+        except BadRequest as error:
+            # Telegram knows no renewing subscription by this id (it expired or was
+            # refunded): nothing is left to stop, and a declined renewal stays refundable.
+            log.warning("stopping renewal %s: %s", stop.provider_subscription_id, error.message)
+        except TelegramError:
+            log.warning("renewal %s not stopped yet", stop.provider_subscription_id, exc_info=True)
+            continue
+        await renewal_stopped(deps.uow(), stop.subscription_id, now=utcnow())
+
+
+async def _refund_declined_renewals(bot: Bot, deps: TelegramDeps) -> None:
+    for payment in await declined_renewals(deps.uow(), PROVIDER):
+        if payment.telegram_id is None:
+            log.error("declined renewal %s: account left Telegram", payment.provider_charge_id)
+            continue
+        try:
+            await bot.refund_star_payment(payment.telegram_id, payment.provider_charge_id)
+        except BadRequest as error:
+            if "REFUNDED" not in error.message.upper():
+                log.error("refund of %s refused: %s", payment.provider_charge_id, error.message)
+                continue
+        except TelegramError:
+            log.warning("refund of %s not made yet", payment.provider_charge_id, exc_info=True)
+            continue
+        # An operator's /refund may have recorded it meanwhile.
+        with contextlib.suppress(PaymentAlreadyRefunded):
+            await record_refund(deps.uow(), payment.provider_charge_id, now=utcnow())

@@ -61,6 +61,10 @@ class FakeBotApi:
         self.messages: dict[tuple[int, int], ChatMessage] = {}
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, content)
         self.callback_queries: list[str] = []  # ids of the button taps pushed
+        # Method name -> how many of its next calls fail as a gateway outage (502).
+        self.failures: dict[str, int] = {}
+        self.refunded: set[str] = set()  # Stars charge ids refunded
+        self.cancelled_subscriptions: set[str] = set()  # Stars subscriptions not renewing
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -170,6 +174,11 @@ class FakeBotApi:
         params, files = await self._params(request)
         if method != "getUpdates":
             self.calls.append(Call(method, params, files))
+        if self.failures.get(method):
+            self.failures[method] -= 1
+            return web.json_response(
+                {"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502
+            )
         handler = getattr(self, f"_{method}", None)
         if handler is None:
             return web.json_response({"ok": True, "result": True})
@@ -299,6 +308,22 @@ class FakeBotApi:
         return True
 
     async def _refundStarPayment(self, params: dict[str, Any], files: Any) -> bool:
+        charge_id = params["telegram_payment_charge_id"]
+        if not params.get("user_id"):
+            raise _BadRequest("USER_ID_INVALID")
+        if charge_id in self.refunded:
+            raise _BadRequest("CHARGE_ALREADY_REFUNDED")
+        self.refunded.add(charge_id)
+        return True
+
+    async def _editUserStarSubscription(self, params: dict[str, Any], files: Any) -> bool:
+        if not params.get("user_id") or not params.get("telegram_payment_charge_id"):
+            raise _BadRequest("user_id and telegram_payment_charge_id are required")
+        charge_id = params["telegram_payment_charge_id"]
+        if params.get("is_canceled") in (True, "true", "True"):
+            self.cancelled_subscriptions.add(charge_id)
+        else:
+            self.cancelled_subscriptions.discard(charge_id)
         return True
 
 

@@ -80,3 +80,49 @@ def test_the_quota_day_turns_at_midnight_in_jakarta():
 def test_an_unknown_plan_is_refused_loudly():
     with pytest.raises(UnknownPlan, match="starter, pro"):
         get_plan("enterprise")
+
+
+def test_unused_paid_days_are_worth_their_share_of_the_plans_price_in_credits():
+    from datetime import timedelta
+
+    from services.plans import unused_plan_credits
+
+    now = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+    value = lambda plan, left: unused_plan_credits(  # noqa: E731
+        plan, paid_until=now + left, now=now, credit_price_rp=100
+    )
+    assert value(STARTER, timedelta(days=20)) == 660
+    assert value(PRO, timedelta(days=15)) == 1495
+    assert value(PRO, timedelta(days=30)) == 2990
+    # Half a credit of starter is 1,309.09 seconds: rounded half up, to the second
+    assert (value(STARTER, timedelta(seconds=1309)), value(STARTER, timedelta(seconds=1310))) == (
+        0,
+        1,
+    )
+    assert value(STARTER, timedelta(seconds=-5)) == 0
+    assert unused_plan_credits(STARTER, paid_until=None, now=now, credit_price_rp=100) == 0
+
+
+def test_income_sources_value_stars_at_list_price_and_take_a_new_provider_as_is():
+    from decimal import Decimal
+
+    from services.stats import income_sources
+
+    sources = income_sources(
+        [
+            ("telegram_stars", "pack:100", "XTR", 2, 100, 200),
+            ("telegram_stars", "plan:pro:subscription", "XTR", 1, 1450, 0),
+            ("telegram_stars", "plan:pro", "XTR", 2, 2900, 0),
+            ("telegram_stars", "plan:starter:declined", "XTR", 1, 480, 0),
+            ("gateway", "plan:starter", "IDR", 1, 99_000, 0),
+        ],
+        credit_plans=(1, 990),
+        credit_price_rp=100,
+    )
+    found = {s.name: (s.payments, s.amount, s.currency, s.rupiah) for s in sources}
+    assert found == {
+        "stars_packs": (2, 100, "XTR", Decimal(20_000)),
+        "stars_plans": (3, 4350, "XTR", Decimal(3 * 299_000)),
+        "gateway_plans": (1, 99_000, "IDR", Decimal(99_000)),
+        "credit_plans": (1, 990, "credits", Decimal(99_000)),
+    }
