@@ -116,6 +116,10 @@ def build_web_app(settings: Settings) -> web.Application:
     async def submit(accepted: AcceptedBatch) -> bool:
         return await submit_batch(app[ACTORS], uow(), accepted)
 
+    async def finish(batch_id: int) -> None:
+        # Sending is blocking I/O on Redis: keep it off the event loop.
+        await asyncio.to_thread(app[ACTORS].finish_batch.send, batch_id)
+
     app.add_subapp(
         PREFIX,
         build_api(
@@ -135,5 +139,5 @@ def build_web_app(settings: Settings) -> web.Application:
     if settings.telegram_bot_token is not None:
         from bot.telegram.application import add_telegram
 
-        add_telegram(app, settings, uow, submit)
+        add_telegram(app, settings, uow, submit, finish)
     return app

@@ -27,7 +27,8 @@ from bot.chat import error_text
 from bot.gathering import Gatherer
 from bot.messages import text
 from bot.observability import protect_secrets
-from bot.telegram import handlers
+from bot.previews import Previewer
+from bot.telegram import extras, handlers
 from bot.telegram.context import DEPS_KEY, BotApplication, BotContext, TelegramDeps
 from bot.telegram.intake import quote_gathered, receive_file
 from bot.telegram.stars import check_pre_checkout, credit_successful_payment
@@ -51,6 +52,8 @@ COMMANDS = (
     ("language", "Language / Bahasa"),
     ("apikey", "API keys / Kunci API"),
     ("link", "Link WhatsApp / Tautkan WhatsApp"),
+    ("invite", "Invite a friend / Undang teman"),
+    ("promo", "Promo code / Kode promo"),
 )
 
 
@@ -82,22 +85,27 @@ def build_application(
     settings: Settings,
     uow: Callable[[], UnitOfWork],
     submit: Callable[[AcceptedBatch], Awaitable[bool]],
+    finish: Callable[[int], Awaitable[None]] | None = None,
 ) -> BotApplication:
     """Build the Telegram application of this process from its settings and services."""
     assert settings.telegram_bot_token is not None, "TELEGRAM_BOT_TOKEN is not set"
     protect_secrets(settings.telegram_bot_token.get_secret_value())
-    deps = TelegramDeps(settings=settings, uow=uow, submit=submit)
+    deps = TelegramDeps(settings=settings, uow=uow, submit=submit, finish=finish)
 
     async def post_init(application: BotApplication) -> None:
         application.bot_data[DEPS_KEY] = deps
         deps.gatherer = Gatherer(
             partial(quote_gathered, application.bot, deps), delay=settings.gather_seconds
         )
+        if settings.previews_per_day:
+            deps.previews = Previewer(settings, uow)
         await application.bot.set_my_commands([BotCommand(*command) for command in COMMANDS])
 
     async def post_shutdown(application: BotApplication) -> None:
         if deps.gatherer is not None:
             await deps.gatherer.close()
+        if deps.previews is not None:
+            await deps.previews.close()
 
     builder = (
         ApplicationBuilder()
@@ -133,6 +141,9 @@ def add_handlers(application: BotApplication) -> None:
         "grant": handlers.operator_grant,
         "setplan": handlers.operator_set_plan,
         "refund": handlers.operator_refund,
+        "invite": extras.show_invite,
+        "promo": extras.redeem_promo_code,
+        "newpromo": extras.operator_create_promo,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))
@@ -143,6 +154,8 @@ def add_handlers(application: BotApplication) -> None:
         r"^lang:(id|en)$": handlers.pick_language,
         r"^set:": handlers.change_setting,
         r"^h:\d+$": handlers.resend_results,
+        r"^bc:\d+$": extras.cancel_running_batch,
+        r"^rd:\d+$": extras.redo_batch,
     }
     for pattern, callback in buttons.items():
         application.add_handler(CallbackQueryHandler(callback, pattern=pattern))
@@ -234,6 +247,7 @@ def add_telegram(
     settings: Settings,
     uow: Callable[[], UnitOfWork],
     submit: Callable[[AcceptedBatch], Awaitable[bool]],
+    finish: Callable[[int], Awaitable[None]] | None = None,
 ) -> None:
     """Run the bot inside the web application: one event loop and one shutdown path.
 
@@ -241,7 +255,7 @@ def add_telegram(
     starts after them and stops before them.
     """
     app.cleanup_ctx.append(
-        telegram_context(lambda: build_application(settings, uow, submit), settings)
+        telegram_context(lambda: build_application(settings, uow, submit, finish), settings)
     )
     if settings.telegram_webhook_url:
         app.router.add_post(webhook_path(settings), receive_webhook)

@@ -9,6 +9,7 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.gathering import Gatherer
+from bot.previews import Previewer
 from db.uow import UnitOfWork
 from services.billing import AcceptedBatch
 from services.settings import Settings
@@ -37,6 +38,9 @@ class TelegramDeps:
     uow: Callable[[], UnitOfWork]
     submit: Callable[[AcceptedBatch], Awaitable[bool]]
     gatherer: Gatherer[IncomingFile] | None = field(default=None)
+    previews: Previewer | None = field(default=None)
+    # Asks the workers to settle and deliver a batch (after a Cancel left nothing running).
+    finish: Callable[[int], Awaitable[None]] | None = field(default=None)
 
 
 class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -88,8 +88,7 @@ def error_text(error: BaseException, language: str) -> str:
             shortfall=chat.money(decision.shortfall, language),
         )
     ]
-    if not decision.tier_in_plan:
-        lines.append(text("chat.cannot_afford.not_in_plan", language))
+    lines.extend(chat.plan_refusal_lines(decision, language))
     lines.append(text("wa.topup", language))
     return "\n".join(lines)
 
