@@ -22,6 +22,7 @@ from bot.http_api import PREFIX, ApiContext, build_api
 from bot.observability import request_ids
 from bot.openapi import openapi_document
 from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
+from bot.previews import Previewer
 from bot.whatsapp.web import add_download_route, add_whatsapp_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.uow import UnitOfWork
@@ -120,6 +121,16 @@ def build_web_app(settings: Settings) -> web.Application:
         # Sending is blocking I/O on Redis: keep it off the event loop.
         await asyncio.to_thread(app[ACTORS].finish_batch.send, batch_id)
 
+    # One preview engine for every channel; closed after the channels that use it stop.
+    previews = Previewer(settings, uow) if settings.previews_per_day else None
+    if previews is not None:
+
+        async def close_previews(app: web.Application) -> AsyncIterator[None]:
+            yield
+            await previews.close()
+
+        app.cleanup_ctx.append(close_previews)
+
     app.add_subapp(
         PREFIX,
         build_api(
@@ -135,9 +146,9 @@ def build_web_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/openapi.json", openapi)
     add_download_route(app, settings, uow)
     if settings.whatsapp_enabled:
-        add_whatsapp_routes(app, settings, uow, submit)
+        add_whatsapp_routes(app, settings, uow, submit, finish=finish, previews=previews)
     if settings.telegram_bot_token is not None:
         from bot.telegram.application import add_telegram
 
-        add_telegram(app, settings, uow, submit, finish)
+        add_telegram(app, settings, uow, submit, finish=finish, previews=previews)
     return app

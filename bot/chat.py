@@ -218,6 +218,24 @@ def next_discount_lines(offer: QuoteOffer, language: str) -> list[str]:
     ]
 
 
+def next_tier(tier: str) -> Tier | None:
+    """The tier above `tier`, for a redo offer; None above industry or for an unknown name."""
+    order = list(Tier)
+    if tier not in {t.value for t in order}:
+        return None
+    position = order.index(Tier(tier)) + 1
+    return order[position] if position < len(order) else None
+
+
+def redo_label(tier: str, language: str) -> str | None:
+    """The redo button's label: the next tier up, and "+" for the ones above it."""
+    higher = next_tier(tier)
+    if higher is None:
+        return None
+    suffix = "+" if higher is not Tier.INDUSTRY else ""
+    return text("redo.button", language, tier=tier_name(higher, language) + suffix)
+
+
 def accepted_text(accepted: AcceptedBatch, language: str) -> str:
     """What was charged for the batch that now starts."""
     name = tier_name(accepted.tier, language)

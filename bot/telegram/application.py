@@ -85,27 +85,25 @@ def build_application(
     settings: Settings,
     uow: Callable[[], UnitOfWork],
     submit: Callable[[AcceptedBatch], Awaitable[bool]],
+    *,
     finish: Callable[[int], Awaitable[None]] | None = None,
+    previews: Previewer | None = None,
 ) -> BotApplication:
     """Build the Telegram application of this process from its settings and services."""
     assert settings.telegram_bot_token is not None, "TELEGRAM_BOT_TOKEN is not set"
     protect_secrets(settings.telegram_bot_token.get_secret_value())
-    deps = TelegramDeps(settings=settings, uow=uow, submit=submit, finish=finish)
+    deps = TelegramDeps(settings=settings, uow=uow, submit=submit, previews=previews, finish=finish)
 
     async def post_init(application: BotApplication) -> None:
         application.bot_data[DEPS_KEY] = deps
         deps.gatherer = Gatherer(
             partial(quote_gathered, application.bot, deps), delay=settings.gather_seconds
         )
-        if settings.previews_per_day:
-            deps.previews = Previewer(settings, uow)
         await application.bot.set_my_commands([BotCommand(*command) for command in COMMANDS])
 
     async def post_shutdown(application: BotApplication) -> None:
         if deps.gatherer is not None:
             await deps.gatherer.close()
-        if deps.previews is not None:
-            await deps.previews.close()
 
     builder = (
         ApplicationBuilder()
@@ -247,7 +245,9 @@ def add_telegram(
     settings: Settings,
     uow: Callable[[], UnitOfWork],
     submit: Callable[[AcceptedBatch], Awaitable[bool]],
+    *,
     finish: Callable[[int], Awaitable[None]] | None = None,
+    previews: Previewer | None = None,
 ) -> None:
     """Run the bot inside the web application: one event loop and one shutdown path.
 
@@ -255,7 +255,10 @@ def add_telegram(
     starts after them and stops before them.
     """
     app.cleanup_ctx.append(
-        telegram_context(lambda: build_application(settings, uow, submit, finish), settings)
+        telegram_context(
+            lambda: build_application(settings, uow, submit, finish=finish, previews=previews),
+            settings,
+        )
     )
     if settings.telegram_webhook_url:
         app.router.add_post(webhook_path(settings), receive_webhook)

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.chat import next_tier, redo_label
 from bot.messages import text
 from bot.telegram.keyboards import callback
 from services.history import BatchView
-from services.pricing import Tier
 
 CANCEL_BATCH = "bc"
 REDO_BATCH = "rd"
@@ -27,17 +27,11 @@ def batch_cancel_keyboard(batch_id: int, language: str) -> InlineKeyboardMarkup:
     )
 
 
-def can_redo_higher(tier: str) -> bool:
-    """Industry is the best tier: a batch at any other tier can be redone higher."""
-    return tier in {t.value for t in Tier} and Tier(tier) is not Tier.INDUSTRY
-
-
 def redo_keyboard(batch_id: int, tier: str, language: str) -> InlineKeyboardMarkup | None:
     """One button: quote the same inputs again, to pick a higher tier (priced as new)."""
-    if not can_redo_higher(tier):
+    label = redo_label(tier, language)
+    if label is None:
         return None
-    higher = [t for t in Tier if list(Tier).index(t) > list(Tier).index(Tier(tier))]
-    label = text("redo.button", language, tier=text(f"tier.{higher[0].value}", language) + "+")
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=callback(REDO_BATCH, batch_id))]]
     )
@@ -50,5 +44,5 @@ def history_redo_buttons(batches: Iterable[BatchView], language: str) -> list[In
             callback_data=callback(REDO_BATCH, batch.batch_id),
         )
         for batch in batches
-        if can_redo_higher(batch.tier)
+        if next_tier(batch.tier) is not None
     ]
