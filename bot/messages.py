@@ -795,6 +795,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "file asli sudah dihapus",
         "en": "original file deleted",
     },
+    "wa.commands.extras": {
+        "id": "Undang teman: *invite*. Kode promo: *promo KODE*.",
+        "en": "Invite a friend: *invite*. Promo code: *promo CODE*.",
+    },
     "wa.cancel_button": {"id": "Batalkan sisanya", "en": "Cancel the rest"},
     "wa.redo_button": {"id": "Ulang: {tier}", "en": "Redo: {tier}"},
 }

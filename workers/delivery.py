@@ -71,17 +71,19 @@ class Summary:
 def summary_text(summary: Summary, language: str) -> str:
     """Say what succeeded, what failed and why, and what came back."""
     settlement = summary.settlement
-    lines = [
-        text_count(
-            "summary.done",
-            language,
-            summary.total,
-            succeeded=settlement.succeeded,
-            total=summary.total,
+    lines = []
+    if settlement.succeeded:
+        lines.append(
+            text_count(
+                "summary.done",
+                language,
+                summary.total,
+                succeeded=settlement.succeeded,
+                total=summary.total,
+            )
         )
-        if settlement.succeeded
-        else text("summary.all_failed", language)
-    ]
+    elif not settlement.cancelled or settlement.failed:
+        lines.append(text("summary.all_failed", language))  # a batch wholly cancelled did not fail
     if summary.failures:
         lines.append(text("summary.failed_header", language, count=len(summary.failures)))
         shown = summary.failures[:20]
@@ -96,6 +98,9 @@ def summary_text(summary: Summary, language: str) -> str:
     if settlement.quota_returned:
         images = settlement.quota_returned
         lines.append(text_count("summary.quota_back", language, images, images=images))
+    referral = settlement.referral
+    if referral is not None and referral.invitee_credits:
+        lines.append(text("invite.rewarded", language, credits=referral.invitee_credits))
     return "\n".join(lines)
 
 

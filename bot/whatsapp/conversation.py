@@ -230,6 +230,7 @@ class Conversation:
                         referral_credits=settings.referral_invitee_credits,
                     ),
                     text("wa.commands", language),
+                    text("wa.commands.extras", language),
                 ]
             )
         elif command == "invite":

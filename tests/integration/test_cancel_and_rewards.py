@@ -4,7 +4,9 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner, Result
 
+from bot.cli import cli
 from db.models import JobStatus, LedgerReason
 from services.billing import BatchCancellation, accept_quote, cancel_batch, settle_batch
 from services.history import NotFound
@@ -165,3 +167,20 @@ async def test_promo_code_counts_each_person_once_and_stops_at_its_last_use(make
     async with make_uow() as uow:
         promo = await uow.extras.promo("HEMAT")
         assert promo is not None and promo.uses == 2
+
+
+async def test_bgbot_admin_promo_create_makes_a_code_once(uow, database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(cli, ["admin", "promo", "create", *args])
+
+    made = await asyncio.to_thread(run, "ramadan", "--credits", "25", "--uses", "100")
+    assert made.exit_code == 0, made.output
+    assert "promo RAMADAN: 25 credits, 100 uses" in made.output
+    again = await asyncio.to_thread(run, "RAMADAN", "--credits", "5", "--uses", "1")
+    assert again.exit_code != 0
+    async with uow:
+        promo = await uow.extras.promo("RAMADAN")
+        assert promo is not None and promo.credits == 25

@@ -177,3 +177,20 @@ def test_every_new_refusal_has_a_message_in_both_languages(error):
     indonesian, english = error_text(error, "id"), error_text(error, "en")
     assert indonesian and english and indonesian != english
     assert "Sorry, something went wrong" not in english
+
+
+def test_a_wholly_cancelled_batch_is_not_reported_as_failed():
+    from services.billing import Settlement
+
+    summary = summary_text(Summary(Settlement(1, 0, 0, 57, 0, cancelled=20), (), 20), "en")
+    assert summary.startswith("⏹ 20 images were cancelled before processing.")
+    assert "No image could be processed" not in summary
+    assert "57 credits were refunded" in summary
+
+
+def test_the_invitees_summary_announces_the_referral_bonus():
+    from services.billing import Settlement
+    from services.referrals import ReferralReward
+
+    settlement = Settlement(1, 1, 0, 0, 0, referral=ReferralReward(1, 2, 50, 40))
+    assert "Invitation bonus: 40 credits added." in summary_text(Summary(settlement, (), 1), "en")
