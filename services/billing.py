@@ -29,6 +29,7 @@ from services.errors import (
     QuoteExpired,
     QuoteNotFound,
 )
+from services.history import NotFound
 from services.plans import (
     CannotPay,
     ChargeDecision,
@@ -462,8 +463,6 @@ async def cancel_batch(
     Raises:
         NotFound: the account has no such batch.
     """
-    from services.history import NotFound
-
     async with uow:
         batch = await uow.history.batch(account_id, batch_id)
         if batch is None:

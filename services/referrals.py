@@ -15,6 +15,7 @@ from services.errors import ServiceError
 INVITE_PREFIX = "ref_"
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 CODE_LENGTH = 8
+MAKE_ATTEMPTS = 5
 
 
 class SelfReferral(ServiceError):
@@ -52,13 +53,17 @@ async def invite_code(uow: UnitOfWork, account_id: int, *, now: datetime) -> str
     async with uow:
         await existing_account(uow, account_id)
         code = await uow.extras.invite_code_of(account_id)
-        if code is None:
+        for _ in range(MAKE_ATTEMPTS):
+            if code is not None:
+                break
             candidate = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
             await uow.extras.add_invite_code(account_id, candidate, now)
-            # A concurrent first use may have won: read back whichever code was kept.
+            # A concurrent first use may have won, or (rarely) another account has the code:
+            # read back whichever code this account kept.
             code = await uow.extras.invite_code_of(account_id)
-            assert code is not None
-            await uow.commit()
+        if code is None:
+            raise RuntimeError(f"no free invite code for account {account_id}")
+        await uow.commit()
     return code
 
 
