@@ -65,6 +65,7 @@ class Previewer:
         # One thread: previews wait for each other rather than take the cores paying work needs.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="preview")
         self._tasks: set[asyncio.Task[None]] = set()
+        self.started = 0  # previews asked for since the start, shown or not
 
     def _render(self, source: Path, background: str | None) -> bytes:
         if self._engine is None:
@@ -104,6 +105,7 @@ class Previewer:
     def start(self, work: Coroutine[Any, Any, None]) -> None:
         """Run a preview's sending in the background, kept until done or closed."""
         task = asyncio.get_running_loop().create_task(work)
+        self.started += 1
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 

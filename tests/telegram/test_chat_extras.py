@@ -28,9 +28,11 @@ def _deps(harness: Harness) -> TelegramDeps:
     return deps
 
 
-async def _previews_idle(harness: Harness) -> None:
+async def _previews_idle(harness: Harness, started: int) -> None:
+    """Wait until `started` previews were asked for and every one of them is over."""
     previews = _deps(harness).previews
     assert previews is not None
+    await harness.api.wait_for(lambda: previews.started >= started, what="the preview's start")
     await previews.idle()
 
 
@@ -72,6 +74,23 @@ async def test_free_preview_follows_the_quote_and_charges_nothing(tmp_path, data
         assert [e.reason for e in await _ledger(telegram, sari.user_id)] == ["welcome"]
 
 
+async def test_a_batch_gets_a_preview_of_its_first_image_only(tmp_path, database_url, make_uow):
+    async with running_bot(tmp_path, database_url, make_uow, previews_per_day=3) as telegram:
+        api = telegram.api
+        sari = telegram.person()
+        for _ in range(3):
+            api.push(sari.photo(api, photo_bytes(), media_group_id="album-p"))
+
+        quote = await telegram.quote_for(sari)
+        await _previews_idle(telegram, 1)
+
+        assert "3 gambar" in (quote.text or "")
+        assert len([m for m in api.sent_to(sari.user_id) if m.document]) == 1
+        async with telegram.uow() as uow:
+            usage = (await uow.session.scalars(select(PreviewUsage))).all()
+        assert [row.used for row in usage] == [1]
+
+
 async def test_previews_stop_at_the_daily_limit_while_quotes_go_on(
     tmp_path, database_url, make_uow
 ):
@@ -84,7 +103,7 @@ async def test_previews_stop_at_the_daily_limit_while_quotes_go_on(
 
         api.push(sari.photo(api, photo_bytes()))
         await telegram.quote_for(sari, count_before=1)
-        await _previews_idle(telegram)
+        await _previews_idle(telegram, 2)
 
         assert len([m for m in api.sent_to(sari.user_id) if m.document]) == 1
         async with telegram.uow() as uow:
@@ -105,7 +124,7 @@ async def test_quote_works_without_a_preview_when_the_engine_is_unavailable(
         api.push(sari.photo(api, photo_bytes()))
 
         await telegram.quote_for(sari)
-        await _previews_idle(telegram)
+        await _previews_idle(telegram, 1)
 
         assert not [m for m in api.sent_to(sari.user_id) if m.document]
         async with telegram.uow() as uow:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import build_web_app
+from bot.whatsapp.web import CONVERSATION
 from db.models import Job, JobStatus, LedgerReason, PreviewUsage
 from services.clock import utcnow
 from services.pricing import Tier, price_at_rate
@@ -89,6 +91,14 @@ async def test_preview_image_follows_the_quote_free_and_only_once_a_day(previewi
 
     second = previewing.api.add_media(photo(), "image/jpeg")
     await quote_for(previewing, payloads.image(second))
+    previews = previewing.client.app[CONVERSATION].previews
+    assert previews is not None
+    for _ in range(1500):  # the second quote's preview is asked for just after the quote
+        if previews.started >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert previews.started == 2
+    await previews.idle()
     async with uow:
         usage = (await uow.session.scalars(select(PreviewUsage))).all()
 
