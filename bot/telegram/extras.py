@@ -19,7 +19,7 @@ from services.billing import cancel_batch
 from services.clock import utcnow
 from services.errors import InvalidAmount, ServiceError
 from services.promos import create_promo, redeem_promo
-from services.redo import quote_redo
+from services.redo import InputsGone, quote_redo
 from services.referrals import accept_invitation, invite_code, invite_code_from_start, invite_link
 
 log = logging.getLogger(__name__)
@@ -115,11 +115,11 @@ async def redo_batch(update: Update, context: BotContext) -> None:
             zone=settings.zone,
             now=utcnow(),
         )
+    except InputsGone:
+        await status.edit_text(text("redo.gone", language, days=settings.retention_days))
+        return
     except (ServiceError, ValueError) as error:
-        if getattr(error, "code", "") == "inputs_gone":
-            await status.edit_text(text("redo.gone", language, days=settings.retention_days))
-        else:
-            await status.edit_text(error_text(error, language))
+        await status.edit_text(error_text(error, language))
         return
     await status.edit_text(
         quote_text(offer, language, credit_price_rp=settings.credit_price_rp),
