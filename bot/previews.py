@@ -100,6 +100,10 @@ class Previewer:
             log.warning("no preview of %s", input_path, exc_info=True)
             await give_back_preview_allowance(self.uow(), account_id, allowance.day)
             return None
+        except BaseException:
+            # Anything else (a bug, a cancelled task at shutdown) still returns the allowance.
+            await asyncio.shield(give_back_preview_allowance(self.uow(), account_id, allowance.day))
+            raise
         return Preview(png, allowance.left)
 
     def start(self, work: Coroutine[Any, Any, None]) -> None:
