@@ -710,6 +710,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     },
     "redo.button": {"id": "🔁 Ulang: {tier}", "en": "🔁 Redo: {tier}"},
     "redo.history_button": {"id": "🔁 Ulang #{batch}", "en": "🔁 Redo #{batch}"},
+    "redo.checking": {
+        "id": "🔁 Menyiapkan penawaran baru dari file yang sama…",
+        "en": "🔁 Preparing a new quote from the same files…",
+    },
     "redo.offer": {
         "id": "Ingin kualitas lebih tinggi? Ulangi tanpa mengunggah lagi:",
         "en": "Want a higher quality? Redo it without uploading again:",

@@ -102,7 +102,7 @@ async def redo_batch(update: Update, context: BotContext) -> None:
     deps = context.deps
     settings = deps.settings
     await query.answer()
-    status = await message.reply_text(text_count("chat.checking", language, 1))
+    status = await message.reply_text(text("redo.checking", language))
     try:
         offer = await quote_redo(
             deps.uow(),
