@@ -22,6 +22,7 @@ from bot.http_api import PREFIX, ApiContext, build_api
 from bot.observability import protect_secrets, request_ids
 from bot.openapi import openapi_document
 from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
+from bot.previews import Previewer
 from bot.whatsapp.web import add_download_route, add_whatsapp_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.uow import UnitOfWork
@@ -117,6 +118,20 @@ def build_web_app(settings: Settings) -> web.Application:
     async def submit(accepted: AcceptedBatch) -> bool:
         return await submit_batch(app[ACTORS], uow(), accepted)
 
+    async def finish(batch_id: int) -> None:
+        # Sending is blocking I/O on Redis: keep it off the event loop.
+        await asyncio.to_thread(app[ACTORS].finish_batch.send, batch_id)
+
+    # One preview engine for every channel; closed after the channels that use it stop.
+    previews = Previewer(settings, uow) if settings.previews_per_day else None
+    if previews is not None:
+
+        async def close_previews(app: web.Application) -> AsyncIterator[None]:
+            yield
+            await previews.close()
+
+        app.cleanup_ctx.append(close_previews)
+
     app.add_subapp(
         PREFIX,
         build_api(
@@ -134,9 +149,9 @@ def build_web_app(settings: Settings) -> web.Application:
     if settings.whatsapp_enabled:
         secrets = (settings.whatsapp_verify_token, settings.whatsapp_app_secret)
         protect_secrets(*(secret.get_secret_value() for secret in secrets if secret))
-        add_whatsapp_routes(app, settings, uow, submit)
+        add_whatsapp_routes(app, settings, uow, submit, finish=finish, previews=previews)
     if settings.telegram_bot_token is not None:
         from bot.telegram.application import add_telegram
 
-        add_telegram(app, settings, uow, submit)
+        add_telegram(app, settings, uow, submit, finish=finish, previews=previews)
     return app

@@ -13,13 +13,13 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.messages import MESSAGES, reason, text
+from bot.messages import MESSAGES, reason, text, text_count
 from services.billing import AcceptedBatch, QuoteOffer, TierOffer
 from services.errors import CannotAfford, ServiceError
 from services.history import BatchView
 from services.imaging.compose import InvalidOptions, OutputOptions
-from services.plans import PLANS, CannotPay, PlanCode, UnknownPlan
-from services.pricing import BatchTooLarge, Tier
+from services.plans import PLANS, CannotPay, PayWithQuota, PlanCode, UnknownPlan
+from services.pricing import BatchTooLarge, Tier, batch_price, discount_bands, next_discount
 from services.stats import AccountStats, ServiceFigures
 from services.subscriptions import PlanStatus
 from services.uploads import NothingToProcess
@@ -27,6 +27,9 @@ from services.uploads import NothingToProcess
 TIER_LABEL_LIMIT = 20
 PLAN_MARK = "★ "
 MAX_LISTED_REJECTIONS = 10
+SHOWN_NAME_LIMIT = 48
+# Quotes point out the next volume discount when it is this close (19 -> 20, 50 -> 51, ...).
+NEXT_DISCOUNT_NUDGE = 0.1
 
 
 def money(amount: int | float | Decimal, language: str) -> str:
@@ -74,10 +77,29 @@ def cancel_label(language: str) -> str:
     return text("chat.cancel", language)
 
 
+def shown_name(name: str, limit: int = SHOWN_NAME_LIMIT) -> str:
+    """A file name fit to echo back: no `..`, `.` or root parts, and at most `limit` characters.
+
+    A refused ZIP entry may be called `../../../../etc/passwd` forty levels deep; the person
+    needs to recognise the file, not to read the attack back.
+    """
+    parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".", "..")]
+    shown = "/".join(parts) or "?"
+    if len(shown) <= limit:
+        return shown
+    last = parts[-1] if parts else shown
+    if len(last) + 2 <= limit:
+        return f"…/{last}"
+    return f"…{last[-(limit - 1) :]}"
+
+
 def rejected_lines(rejected: Sequence[Mapping[str, Any]], language: str) -> list[str]:
     """One line per refused file with its reason, the long tail counted."""
     shown = list(rejected[:MAX_LISTED_REJECTIONS])
-    lines = [f"• {item['name']}: {reason(str(item['reason']), language)}" for item in shown]
+    lines = [
+        f"• {shown_name(str(item['name']))}: {reason(str(item['reason']), language)}"
+        for item in shown
+    ]
     if len(rejected) > len(shown):
         lines.append(f"• … +{len(rejected) - len(shown)}")
     return lines
@@ -118,10 +140,13 @@ def quote_text(
     standing = offer.standing
     if standing.plan is not None:
         lines.append(text("chat.quote.plan_mark", language, plan=standing.plan.code.value.title()))
+    lines.extend(quota_lines(offer, language))
+    lines.extend(next_discount_lines(offer, language))
     lines.append("")
     lines.append(text("chat.quote.balance", language, balance=money(standing.balance, language)))
     if standing.plan is not None:
-        lines.append(text("chat.quote.quota", language, left=standing.quota_left()))
+        left = standing.quota_left()
+        lines.append(text_count("chat.quote.quota", language, left, left=left))
     if offer.rejected:
         lines.append("")
         lines.append(text("chat.quote.rejected", language, count=len(offer.rejected)))
@@ -132,6 +157,83 @@ def quote_text(
     lines.append("")
     lines.append(text("chat.quote.choose", language))
     return "\n".join(lines)
+
+
+def quota_lines(offer: QuoteOffer, language: str) -> list[str]:
+    """Say, for a subscriber, which tiers today's quota pays for this batch and which not.
+
+    A batch is paid wholly by the quota or wholly in credits: a starter sending 60 images
+    is told before tapping that credits pay, and why.
+    """
+    standing = offer.standing
+    if standing.plan is None:
+        return []
+    covered = [t for t in offer.tiers if t.in_plan and isinstance(t.decision, PayWithQuota)]
+    short: dict[int, list[str]] = {}
+    for tier_offer in offer.tiers:
+        if tier_offer.in_plan and not isinstance(tier_offer.decision, PayWithQuota):
+            left = standing.quota_left(tier_offer.price.tier)
+            short.setdefault(left, []).append(tier_name(tier_offer.price.tier, language))
+    lines = []
+    if covered:
+        names = ", ".join(tier_name(t.price.tier, language) for t in covered)
+        lines.append(text("quote.quota_covers", language, tiers=names))
+    lines.extend(
+        text(
+            "quote.quota_short",
+            language,
+            tiers=", ".join(names),
+            left=left,
+            count=offer.image_count,
+        )
+        for left, names in short.items()
+    )
+    return lines
+
+
+def next_discount_lines(offer: QuoteOffer, language: str) -> list[str]:
+    """When a few more images reach the next volume discount, say how many and what it costs."""
+    upcoming = next_discount(offer.image_count)
+    if upcoming is None:
+        return []
+    more, percent = upcoming
+    if more > max(1, int(offer.image_count * NEXT_DISCOUNT_NUDGE)):
+        return []
+    # Standard is the everyday tier; the saving is the same percentage on every tier.
+    now, then = (
+        batch_price(Tier.STANDARD, n) for n in (offer.image_count, offer.image_count + more)
+    )
+    return [
+        text_count(
+            "quote.next_discount",
+            language,
+            more,
+            more=more,
+            percent=percent,
+            next=then.image_count,
+            tier=tier_name(Tier.STANDARD, language),
+            next_credits=money(then.credits, language),
+            credits=money(now.credits, language),
+        )
+    ]
+
+
+def next_tier(tier: str) -> Tier | None:
+    """The tier above `tier`, for a redo offer; None above industry or for an unknown name."""
+    order = list(Tier)
+    if tier not in {t.value for t in order}:
+        return None
+    position = order.index(Tier(tier)) + 1
+    return order[position] if position < len(order) else None
+
+
+def redo_label(tier: str, language: str) -> str | None:
+    """The redo button's label: the next tier up, and "+" for the ones above it."""
+    higher = next_tier(tier)
+    if higher is None:
+        return None
+    suffix = "+" if higher is not Tier.INDUSTRY else ""
+    return text("redo.button", language, tier=tier_name(higher, language) + suffix)
 
 
 def accepted_text(accepted: AcceptedBatch, language: str) -> str:
@@ -159,10 +261,20 @@ def cannot_afford_text(decision: CannotPay, language: str) -> str:
             shortfall=money(decision.shortfall, language),
         )
     ]
-    if not decision.tier_in_plan:
-        lines.append(text("chat.cannot_afford.not_in_plan", language))
+    lines.extend(plan_refusal_lines(decision, language))
     lines.append(text("chat.cannot_afford.topup", language))
     return "\n".join(lines)
+
+
+def plan_refusal_lines(decision: CannotPay, language: str) -> list[str]:
+    """Why the plan did not pay: only said to people who have a plan."""
+    if not decision.has_plan:
+        return []
+    if not decision.tier_in_plan:
+        return [text("chat.cannot_afford.not_in_plan", language)]
+    if decision.images > decision.quota_left:
+        return [text("quote.plan_short", language, left=decision.quota_left, count=decision.images)]
+    return []
 
 
 def file_too_large_text(limit_mb: int, language: str) -> str:
@@ -222,8 +334,59 @@ def welcome_text(
     )
 
 
-def help_text(language: str, *, retention_days: int) -> str:
-    return text("chat.help", language, days=retention_days)
+def help_text(
+    language: str,
+    *,
+    retention_days: int,
+    credit_price_rp: int = 100,
+    support_contact: str = "",
+    previews_per_day: int = 0,
+    referral_credits: int = 0,
+) -> str:
+    """What /help answers: tiers and their use, prices, discounts, plans, paying, retention,
+    invitations, commands and whom to ask."""
+    preview = text("help.preview", language, count=previews_per_day) if previews_per_day else ""
+    lines = [text("help.intro", language, preview=preview), ""]
+    lines.append(text("help.tiers", language, credit_rp=money(credit_price_rp, language)))
+    lines.extend(
+        text(
+            "help.tier_line",
+            language,
+            name=tier_name(tier, language),
+            credits=tier.credits_per_image,
+            rupiah=money(tier.credits_per_image * credit_price_rp, language),
+            purpose=text(f"help.tier.{tier.value}", language),
+        )
+        for tier in Tier
+    )
+    bands = ", ".join(
+        text("help.band", language, low=low, high=high, percent=percent)
+        for low, high, percent in discount_bands()
+        if percent
+    )
+    lines.append(text("help.discounts", language, bands=bands))
+    starter, pro = PLANS[PlanCode.STARTER], PLANS[PlanCode.PRO]
+    lines.append("")
+    lines.append(
+        text(
+            "help.plans",
+            language,
+            starter_price=money(starter.price_rp, language),
+            starter_daily=starter.daily_removals,
+            pro_price=money(pro.price_rp, language),
+            pro_daily=pro.daily_removals,
+            premium=pro.premium_daily_cap,
+        )
+    )
+    lines.append(text("help.pay", language))
+    lines.append(text("help.kept", language, days=retention_days))
+    if referral_credits:
+        lines.append(text("help.invite", language, credits=referral_credits))
+    lines.append("")
+    lines.append(text("help.commands", language))
+    if support_contact:
+        lines.append(text("help.support", language, contact=support_contact))
+    return "\n".join(lines)
 
 
 def stats_text(stats: AccountStats, language: str, *, credit_price_rp: int) -> str:

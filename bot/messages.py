@@ -582,6 +582,291 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "Kirim */link {code}* ke bot Telegram kami dalam 10 menit untuk menautkan akun.",
         "en": "Send */link {code}* to our Telegram bot within 10 minutes to link your accounts.",
     },
+    # --- Chat extras: honest quotes, help, cancel, preview, redo, referrals, promo codes ---
+    # A key ending in ".one" is the singular of the key without it (see `text_count`).
+    "chat.checking.one": {"id": "🔎 Memeriksa 1 file…", "en": "🔎 Checking 1 file…"},
+    "chat.quote.quota.one": {
+        "id": "📅 Kuota hari ini: 1 gambar lagi",
+        "en": "📅 Today's quota: 1 more image",
+    },
+    "quote.quota_covers": {
+        "id": "✅ Kuota hari ini membayar batch ini untuk: {tiers} (tanpa kredit).",
+        "en": "✅ Today's quota pays for this batch at: {tiers} (no credits).",
+    },
+    "quote.quota_short": {
+        "id": (
+            "⚠️ {tiers}: kuota hari ini tinggal {left}, kurang dari {count} gambar ini, jadi "
+            "seluruh batch dibayar dengan kredit (batch dibayar penuh oleh kuota atau penuh "
+            "dengan kredit)."
+        ),
+        "en": (
+            "⚠️ {tiers}: today's quota has {left} left, fewer than these {count} images, so "
+            "the whole batch is paid in credits (a batch is paid wholly by the quota or "
+            "wholly in credits)."
+        ),
+    },
+    "quote.next_discount": {
+        "id": (
+            "💡 Tambah {more} gambar untuk diskon {percent}%: {next} gambar {tier} = "
+            "{next_credits} kredit (sekarang {count} gambar = {credits})."
+        ),
+        "en": (
+            "💡 Add {more} more images for {percent}% off: {next} {tier} images = "
+            "{next_credits} credits (now {count} images = {credits})."
+        ),
+    },
+    "quote.next_discount.one": {
+        "id": (
+            "💡 Tambah 1 gambar untuk diskon {percent}%: {next} gambar {tier} = "
+            "{next_credits} kredit (sekarang {count} gambar = {credits})."
+        ),
+        "en": (
+            "💡 Add 1 more image for {percent}% off: {next} {tier} images = "
+            "{next_credits} credits (now {count} images = {credits})."
+        ),
+    },
+    "quote.plan_short": {
+        "id": "Kuota hari ini tinggal {left} gambar, kurang dari {count}: batch dibayar kredit.",
+        "en": "Today's quota has {left} left, fewer than {count} images: credits pay the batch.",
+    },
+    "summary.done.one": {
+        "id": "✅ Selesai: {succeeded} dari 1 gambar berhasil.",
+        "en": "✅ Done: {succeeded} of 1 image succeeded.",
+    },
+    "summary.refund.one": {
+        "id": "💰 1 kredit dikembalikan ke saldo Anda.",
+        "en": "💰 1 credit was refunded to your balance.",
+    },
+    "summary.quota_back.one": {
+        "id": "1 gambar dikembalikan ke kuota harian Anda.",
+        "en": "1 image was returned to your daily quota.",
+    },
+    "summary.cancelled": {
+        "id": "⏹ {count} gambar dibatalkan sebelum diproses.",
+        "en": "⏹ {count} images were cancelled before processing.",
+    },
+    "summary.cancelled.one": {
+        "id": "⏹ 1 gambar dibatalkan sebelum diproses.",
+        "en": "⏹ 1 image was cancelled before processing.",
+    },
+    "help.intro": {
+        "id": (
+            "ℹ️ Cara pakai\n"
+            "1. Kirim foto, file gambar (JPEG, PNG, WebP, HEIC, BMP, TIFF, GIF), album, atau "
+            "ZIP (maks. 500 gambar). Kirim sebagai file untuk resolusi penuh.\n"
+            "2. Anda menerima penawaran harga{preview}.\n"
+            "3. Pilih kualitas: hasil kembali sebagai PNG transparan, atau satu ZIP untuk batch."
+        ),
+        "en": (
+            "ℹ️ How it works\n"
+            "1. Send a photo, an image file (JPEG, PNG, WebP, HEIC, BMP, TIFF, GIF), an album "
+            "or a ZIP (up to 500 images). Send files, not photos, for full resolution.\n"
+            "2. You get a price quote{preview}.\n"
+            "3. Choose a quality: results come back as transparent PNGs, or one ZIP for a batch."
+        ),
+    },
+    "help.preview": {
+        "id": " dan pratinjau gratis bertanda air dari gambar pertama ({count} per hari)",
+        "en": " and a free watermarked preview of the first image ({count} a day)",
+    },
+    "help.tiers": {
+        "id": "🎚 Kualitas (kredit per gambar, 1 kredit = Rp {credit_rp})",
+        "en": "🎚 Qualities (credits per image, 1 credit = Rp {credit_rp})",
+    },
+    "help.tier.basic": {
+        "id": "tercepat; produk sederhana di latar polos",
+        "en": "fastest; simple products on plain backgrounds",
+    },
+    "help.tier.standard": {
+        "id": "foto produk sehari-hari",
+        "en": "everyday product photos",
+    },
+    "help.tier.professional": {
+        "id": "tepi detail, katalog",
+        "en": "detailed edges, catalogues",
+    },
+    "help.tier.industry": {
+        "id": "tepi terbaik: rambut, bulu, kabel, kaca",
+        "en": "best edges: hair, fur, wires, glass",
+    },
+    "help.tier_line": {
+        "id": "• {name}: {credits} (Rp {rupiah}), {purpose}",
+        "en": "• {name}: {credits} (Rp {rupiah}), {purpose}",
+    },
+    "help.discounts": {
+        "id": "🎁 Diskon volume per batch: {bands}.",
+        "en": "🎁 Volume discounts per batch: {bands}.",
+    },
+    "help.band": {"id": "{low}-{high} gambar {percent}%", "en": "{low}-{high} images {percent}%"},
+    "help.plans": {
+        "id": (
+            "📦 Paket 30 hari: Starter Rp {starter_price}, {starter_daily} gambar/hari (Basic, "
+            "Standar). Pro Rp {pro_price}, {pro_daily} gambar/hari, semua kualitas "
+            "(Profesional+Industri maks. {premium}/hari), antrean prioritas. Satu batch dibayar "
+            "penuh oleh kuota hari ini, atau penuh dengan kredit."
+        ),
+        "en": (
+            "📦 30-day plans: Starter Rp {starter_price}, {starter_daily} images a day (Basic, "
+            "Standard). Pro Rp {pro_price}, {pro_daily} a day, every quality "
+            "(Professional+Industry at most {premium} a day), priority processing. A batch is "
+            "paid wholly by today's quota, or else wholly in credits."
+        ),
+    },
+    "help.pay": {
+        "id": "💳 Bayar: /buy untuk paket kredit, /subscribe untuk paket langganan.",
+        "en": "💳 Paying: /buy for credit packs, /subscribe for plans.",
+    },
+    "help.kept": {
+        "id": "🕘 File dan hasil disimpan {days} hari; /history mengirim ulang atau mengulang.",
+        "en": "🕘 Uploads and results are kept {days} days; /history re-sends or redoes them.",
+    },
+    "help.invite": {
+        "id": (
+            "🤝 /invite: Anda dan teman masing-masing dapat {credits} kredit setelah batch "
+            "berbayar pertamanya. /promo KODE menukar kode promo."
+        ),
+        "en": (
+            "🤝 /invite: you and a friend each get {credits} credits after their first paid "
+            "batch. /promo CODE redeems a promo code."
+        ),
+    },
+    "help.commands": {
+        "id": (
+            "Perintah: /start /help /stats /buy /subscribe /history /settings /language "
+            "/apikey /link /invite /promo"
+        ),
+        "en": (
+            "Commands: /start /help /stats /buy /subscribe /history /settings /language "
+            "/apikey /link /invite /promo"
+        ),
+    },
+    "help.support": {"id": "❓ Bantuan: {contact}", "en": "❓ Support: {contact}"},
+    "batch.cancel": {"id": "⏹ Batalkan sisanya", "en": "⏹ Cancel the rest"},
+    "batch.cancelled": {
+        "id": "⏹ {count} gambar yang belum diproses dibatalkan.",
+        "en": "⏹ {count} images not yet started were cancelled.",
+    },
+    "batch.cancelled.one": {
+        "id": "⏹ 1 gambar yang belum diproses dibatalkan.",
+        "en": "⏹ 1 image not yet started was cancelled.",
+    },
+    "batch.cancel_refund": {
+        "id": "💰 {credits} kredit dikembalikan. Hasil yang sudah jadi tetap dikirim.",
+        "en": "💰 {credits} credits refunded. Results already made are still delivered.",
+    },
+    "batch.cancel_quota": {
+        "id": "{images} gambar dikembalikan ke kuota harian. Hasil yang sudah jadi tetap dikirim.",
+        "en": "{images} images returned to today's quota. Finished results are still delivered.",
+    },
+    "batch.cancel_nothing": {
+        "id": "Semua gambar sudah diproses atau sedang diproses; tidak ada yang dibatalkan.",
+        "en": "Every image has already started or finished; nothing was cancelled.",
+    },
+    "preview.caption": {
+        "id": "👀 Pratinjau gratis (Basic, kecil, bertanda air). Sisa hari ini: {left}.",
+        "en": "👀 Free preview (Basic, small, watermarked). Left today: {left}.",
+    },
+    "preview.limit": {
+        "id": "Pratinjau gratis hari ini sudah habis ({limit} per hari).",
+        "en": "No free previews left today ({limit} a day).",
+    },
+    "redo.button": {"id": "🔁 Ulang: {tier}", "en": "🔁 Redo: {tier}"},
+    "redo.history_button": {"id": "🔁 Ulang #{batch}", "en": "🔁 Redo #{batch}"},
+    "redo.checking": {
+        "id": "🔁 Menyiapkan penawaran baru dari file yang sama…",
+        "en": "🔁 Preparing a new quote from the same files…",
+    },
+    "redo.offer": {
+        "id": "Ingin kualitas lebih tinggi? Ulangi tanpa mengunggah lagi:",
+        "en": "Want a higher quality? Redo it without uploading again:",
+    },
+    "redo.gone": {
+        "id": "File asli sudah dihapus (disimpan {days} hari). Kirim gambarnya lagi.",
+        "en": "The original files were deleted (kept for {days} days). Please send them again.",
+    },
+    "invite.link": {
+        "id": (
+            "🤝 Undang teman dengan tautan ini:\n{link}\n"
+            "Anda mendapat {referrer} kredit dan teman Anda {invitee} kredit setelah batch "
+            "berbayar pertamanya selesai."
+        ),
+        "en": (
+            "🤝 Invite a friend with this link:\n{link}\n"
+            "You get {referrer} credits and your friend {invitee} credits once their first "
+            "paid batch is done."
+        ),
+    },
+    "invite.code": {
+        "id": "🤝 Kode undangan Anda: {code}. Teman mengetik *invite {code}* di sini.",
+        "en": "🤝 Your invite code: {code}. A friend types *invite {code}* here.",
+    },
+    "invite.joined": {
+        "id": "🤝 Anda diundang oleh teman: bonus {credits} kredit setelah batch berbayar pertama.",
+        "en": "🤝 A friend invited you: {credits} bonus credits after your first paid batch.",
+    },
+    "invite.rewarded": {
+        "id": "🎉 Bonus undangan: {credits} kredit ditambahkan.",
+        "en": "🎉 Invitation bonus: {credits} credits added.",
+    },
+    "promo.redeemed": {
+        "id": "🎁 Kode promo diterima: {credits} kredit ditambahkan. Saldo: {balance}.",
+        "en": "🎁 Promo code accepted: {credits} credits added. Balance: {balance}.",
+    },
+    "promo.usage": {"id": "Pakai: /promo KODE", "en": "Usage: /promo CODE"},
+    "promo.created": {
+        "id": "Kode {code}: {credits} kredit, {uses} kali, berlaku sampai {until}.",
+        "en": "Code {code}: {credits} credits, {uses} uses, valid until {until}.",
+    },
+    "chat.error.promo_unknown": {
+        "id": "Kode promo tidak dikenal.",
+        "en": "Unknown promo code.",
+    },
+    "chat.error.promo_expired": {
+        "id": "Kode promo ini sudah kedaluwarsa.",
+        "en": "This promo code has expired.",
+    },
+    "chat.error.promo_used_up": {
+        "id": "Kode promo ini sudah habis dipakai.",
+        "en": "This promo code has been used up.",
+    },
+    "chat.error.promo_already_redeemed": {
+        "id": "Anda sudah memakai kode promo ini.",
+        "en": "You have already redeemed this promo code.",
+    },
+    "chat.error.promo_exists": {
+        "id": "Kode promo itu sudah ada.",
+        "en": "That promo code already exists.",
+    },
+    "chat.error.self_referral": {
+        "id": "Anda tidak bisa memakai tautan undangan sendiri.",
+        "en": "You cannot use your own invite link.",
+    },
+    "chat.error.referral_closed": {
+        "id": "Undangan hanya berlaku untuk akun baru.",
+        "en": "Invitations are only for new accounts.",
+    },
+    "chat.error.referral_unknown": {
+        "id": "Kode undangan tidak dikenal.",
+        "en": "Unknown invite code.",
+    },
+    "chat.error.batch_not_found": {
+        "id": "Batch ini tidak ditemukan.",
+        "en": "This batch was not found.",
+    },
+    "chat.error.inputs_gone": {
+        "id": "File asli sudah dihapus. Kirim gambarnya lagi.",
+        "en": "The original files were deleted. Please send them again.",
+    },
+    "reason.input_deleted": {
+        "id": "file asli sudah dihapus",
+        "en": "original file deleted",
+    },
+    "wa.commands.extras": {
+        "id": "Undang teman: *invite*. Kode promo: *promo KODE*.",
+        "en": "Invite a friend: *invite*. Promo code: *promo CODE*.",
+    },
+    "wa.cancel_button": {"id": "Batalkan sisanya", "en": "Cancel the rest"},
+    "wa.redo_button": {"id": "Ulang: {tier}", "en": "Redo: {tier}"},
 }
 
 
@@ -590,6 +875,13 @@ def text(key: str, language: str, **values: object) -> str:
     variants = MESSAGES[key]
     template = variants.get(language) or variants[DEFAULT_LANGUAGE]
     return template.format(**values)
+
+
+def text_count(key: str, language: str, count: int, **values: object) -> str:
+    """Render `key`, or its singular `key.one` when `count` is 1 and the singular exists."""
+    singular = f"{key}.one"
+    chosen = singular if count == 1 and singular in MESSAGES else key
+    return text(chosen, language, count=count, **values)
 
 
 def reason(code: str, language: str) -> str:

@@ -70,6 +70,8 @@ class LedgerReason(StrEnum):
     PLAN_PURCHASE = "plan_purchase"
     # The unused paid days of a plan that another plan replaced, given back as credits.
     PLAN_CREDIT = "plan_credit"
+    REFERRAL = "referral"
+    PROMO = "promo"
 
 
 class QuoteStatus(StrEnum):
@@ -95,6 +97,7 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # not started when the person cancelled the batch; refunded
 
 
 class Account(Base):
@@ -214,6 +217,8 @@ class Batch(Base):
     callback_state: Mapped[str | None] = mapped_column(String(16))
     callback_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     callback_next_at: Mapped[datetime | None]
+    # The person's last Cancel on the batch in progress (the images not yet started stop).
+    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 
@@ -350,3 +355,63 @@ class WhatsAppHeld(Base):
     number: Mapped[str] = mapped_column(String(32), index=True)
     body: Mapped[str] = mapped_column(String(4096))
     created_at: Mapped[datetime]
+
+
+class InviteCode(Base):
+    """The personal code of an account's invite link (`t.me/<bot>?start=ref_<code>`)."""
+
+    __tablename__ = "invite_codes"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Referral(Base):
+    """Who invited an account; rewarded once, after the invitee's first paid batch succeeds."""
+
+    __tablename__ = "referrals"
+
+    invitee_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    referrer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # The reward promised when the invitation was accepted, kept whatever the settings become.
+    referrer_credits: Mapped[int]
+    invitee_credits: Mapped[int]
+    created_at: Mapped[datetime]
+    rewarded_at: Mapped[datetime | None]
+    rewarded_batch_id: Mapped[int | None]
+
+
+class PromoCode(Base):
+    """Credits an operator hands out by code: a number of uses, until an expiry."""
+
+    __tablename__ = "promo_codes"
+    __table_args__ = (CheckConstraint("uses <= max_uses", name="uses_within_limit"),)
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    credits: Mapped[int]
+    max_uses: Mapped[int]
+    uses: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+
+
+class PromoRedemption(Base):
+    """One person's use of one promo code: at most one per person and code."""
+
+    __tablename__ = "promo_redemptions"
+
+    code: Mapped[str] = mapped_column(ForeignKey("promo_codes.code"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class PreviewUsage(Base):
+    """Free previews shown to one account on one day in the service's time zone."""
+
+    __tablename__ = "preview_usage"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    used: Mapped[int] = mapped_column(default=0)

@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.chat_extras import ChatExtrasRepository
 from db.engine import SessionFactory
 from db.repositories import (
     AccountLinkRepository,
@@ -46,6 +47,7 @@ class UnitOfWork:
     metrics: MetricsRepository
     account_links: AccountLinkRepository
     whatsapp: WhatsAppRepository
+    extras: ChatExtrasRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -67,6 +69,7 @@ class UnitOfWork:
         self.metrics = MetricsRepository(self.session)
         self.account_links = AccountLinkRepository(self.session)
         self.whatsapp = WhatsAppRepository(self.session)
+        self.extras = ChatExtrasRepository(self.session)
         return self
 
     async def __aexit__(

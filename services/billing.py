@@ -29,6 +29,7 @@ from services.errors import (
     QuoteExpired,
     QuoteNotFound,
 )
+from services.history import NotFound
 from services.plans import (
     CannotPay,
     ChargeDecision,
@@ -42,6 +43,7 @@ from services.plans import (
     quota_left,
 )
 from services.pricing import BatchPrice, Tier, batch_price, refund_for_failures
+from services.referrals import ReferralReward, reward_referral_if_due
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class QuoteOffer:
     standing: AccountStanding
     tiers: tuple[TierOffer, ...]
     rejected: tuple[dict[str, Any], ...] = field(default=())
+    first_input: str = ""  # the first image's path under DATA_DIR, for the free preview
 
 
 def _offer(quote: Quote, standing: AccountStanding) -> QuoteOffer:
@@ -112,6 +115,7 @@ def _offer(quote: Quote, standing: AccountStanding) -> QuoteOffer:
         standing=standing,
         tiers=tuple(offers),
         rejected=tuple(quote.rejected),
+        first_input=str(quote.files[0]["path"]) if quote.files else "",
     )
 
 
@@ -243,6 +247,8 @@ async def _pay(
             balance=balance,
             tier_in_plan=standing.plan is not None and standing.plan.covers(price.tier),
             quota_left=0,
+            has_plan=standing.plan is not None,
+            images=price.image_count,
         )
     assert isinstance(decision, CannotPay)
     raise CannotAfford(decision)
@@ -325,6 +331,8 @@ async def accept_quote(
                 for position, file in enumerate(quote.files)
             ]
         )
+        # The chat learns the batch it shows: its Cancel button and redo offer name both.
+        batch.chat = {**batch.chat, "batch_id": batch.id, "tier": tier.value}
         await uow.session.refresh(account, ["balance"])
         await uow.commit()
     return AcceptedBatch(
@@ -344,17 +352,32 @@ class Settlement:
     batch_id: int
     succeeded: int
     failed: int
-    refunded_credits: int
+    refunded_credits: int  # every refund of the batch: its cancels' and the settlement's
     quota_returned: int
+    cancelled: int = 0
+    referral: ReferralReward | None = None
+
+
+def _refund_due(batch: Batch, not_processed: int) -> int:
+    """Credits owed back when `not_processed` images of a credit-paid batch did not succeed."""
+    if batch.paid_with != PaidWith.CREDITS or not not_processed:
+        return 0
+    return refund_for_failures(
+        Tier(batch.tier),
+        batch.image_count,
+        batch.discount_percent,
+        batch.credits_charged,
+        not_processed,
+    )
 
 
 async def settle_batch(uow: UnitOfWork, batch_id: int, *, now: datetime) -> Settlement:
     """Refund the failed images of a finished batch, exactly once, and mark it finished.
 
     A batch paid in credits gets back the difference between its charge and the price of the
-    images that succeeded at the batch's own discount rate; a batch paid by the quota gets the
-    failed images back on the quota of the day it used. A second call changes nothing and
-    reports the first settlement.
+    images that succeeded at the batch's own discount rate (less what its cancels refunded
+    already); a batch paid by the quota gets the failed images back on the quota of the day
+    it used. A second call changes nothing and reports the first settlement.
 
     Raises:
         BatchNotFinished: some job is still queued or running.
@@ -367,15 +390,14 @@ async def settle_batch(uow: UnitOfWork, batch_id: int, *, now: datetime) -> Sett
         if counts[JobStatus.QUEUED] or counts[JobStatus.RUNNING]:
             raise BatchNotFinished(f"batch {batch_id} still has work")
         failed = counts[JobStatus.FAILED]
+        cancelled = counts[JobStatus.CANCELLED]
         if not await uow.batches.claim_settlement(batch_id, now):
             await uow.session.refresh(batch)  # what the settlement that won has written
-            return _settlement_of(batch)
+            return _settlement_of(batch, cancelled)
+        # The claim locked the row: read what a cancel committed meanwhile (its refund).
+        await uow.session.refresh(batch)
         tier = Tier(batch.tier)
-        refund = quota_back = 0
-        if batch.paid_with == PaidWith.CREDITS and failed:
-            refund = refund_for_failures(
-                tier, batch.image_count, batch.discount_percent, batch.credits_charged, failed
-            )
+        refund = max(0, _refund_due(batch, failed + cancelled) - batch.refunded_credits)
         if refund:
             await uow.ledger.apply(
                 account_id=batch.account_id,
@@ -386,7 +408,6 @@ async def settle_batch(uow: UnitOfWork, batch_id: int, *, now: datetime) -> Sett
                 now=now,
             )
         if batch.paid_with == PaidWith.QUOTA and failed and batch.quota_day is not None:
-            quota_back = failed
             await uow.usage.give_back(
                 account_id=batch.account_id,
                 day=batch.quota_day,
@@ -394,18 +415,88 @@ async def settle_batch(uow: UnitOfWork, batch_id: int, *, now: datetime) -> Sett
                 premium_images=failed if tier.is_premium else 0,
             )
         batch.failed_count = failed
-        batch.refunded_credits = refund
+        batch.refunded_credits += refund
         batch.status = BatchStatus.FINISHED
+        succeeded = batch.image_count - failed - cancelled
+        referral = await reward_referral_if_due(uow, batch, succeeded, now)
         await uow.commit()
-    return Settlement(batch_id, batch.image_count - failed, failed, refund, quota_back)
+    settlement = _settlement_of(batch, cancelled)
+    return Settlement(
+        batch_id,
+        succeeded,
+        failed,
+        batch.refunded_credits,
+        settlement.quota_returned,
+        cancelled,
+        referral,
+    )
 
 
-def _settlement_of(batch: Batch) -> Settlement:
-    quota_back = batch.failed_count if batch.paid_with == PaidWith.QUOTA else 0
+def _settlement_of(batch: Batch, cancelled: int) -> Settlement:
+    quota_back = batch.failed_count + cancelled if batch.paid_with == PaidWith.QUOTA else 0
     return Settlement(
         batch.id,
-        batch.image_count - batch.failed_count,
+        batch.image_count - batch.failed_count - cancelled,
         batch.failed_count,
         batch.refunded_credits,
         quota_back,
+        cancelled,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCancellation:
+    batch_id: int
+    cancelled: int  # images stopped by this cancel
+    refunded_credits: int  # credits this cancel gave back
+    quota_returned: int  # images this cancel gave back to the day's quota
+    finished: bool  # nothing runs any more: the batch can be settled and delivered
+
+
+async def cancel_batch(
+    uow: UnitOfWork, account_id: int, batch_id: int, *, now: datetime
+) -> BatchCancellation:
+    """Stop the images of a batch that no worker has started, and give them back at once.
+
+    Credits come back at the batch's own discount rate (the person pays for what is processed
+    as if the batch had been that size); quota images go back to the day they used. Images
+    already running or finished are kept and delivered. A second cancel finds nothing queued
+    and moves nothing; every refund has an idempotency key naming how many were cancelled.
+
+    Raises:
+        NotFound: the account has no such batch.
+    """
+    async with uow:
+        batch = await uow.history.batch(account_id, batch_id)
+        if batch is None:
+            raise NotFound(f"no batch {batch_id}")
+        if not await uow.extras.mark_cancelling(batch_id, now):
+            return BatchCancellation(batch_id, 0, 0, 0, finished=True)
+        await uow.session.refresh(batch)  # after the row lock: the latest refunds
+        newly = await uow.extras.cancel_queued_jobs(batch_id, now)
+        counts = await uow.jobs.status_counts(batch_id)
+        finished = not (counts[JobStatus.QUEUED] or counts[JobStatus.RUNNING])
+        refund = quota_back = 0
+        if newly:
+            cancelled = counts[JobStatus.CANCELLED]
+            refund = max(0, _refund_due(batch, cancelled) - batch.refunded_credits)
+            if refund:
+                await uow.ledger.apply(
+                    account_id=batch.account_id,
+                    delta=refund,
+                    reason=LedgerReason.REFUND,
+                    reference=f"batch:{batch_id}",
+                    idempotency_key=f"refund:cancel:batch:{batch_id}:{cancelled}",
+                    now=now,
+                )
+                batch.refunded_credits += refund
+            if batch.paid_with == PaidWith.QUOTA and batch.quota_day is not None:
+                quota_back = newly
+                await uow.usage.give_back(
+                    account_id=batch.account_id,
+                    day=batch.quota_day,
+                    images=newly,
+                    premium_images=newly if Tier(batch.tier).is_premium else 0,
+                )
+        await uow.commit()
+    return BatchCancellation(batch_id, newly, refund, quota_back, finished)

@@ -103,10 +103,11 @@ class Progress:
     done: int
     failed: int
     total: int
+    cancelled: int = 0
 
     @property
     def finished(self) -> bool:
-        return self.done + self.failed == self.total
+        return self.done + self.failed + self.cancelled == self.total
 
 
 async def batch_progress(uow: UnitOfWork, batch_id: int) -> Progress:
@@ -116,7 +117,13 @@ async def batch_progress(uow: UnitOfWork, batch_id: int) -> Progress:
         if batch is None:
             raise LookupError(f"no batch {batch_id}")
         counts = await uow.jobs.status_counts(batch_id)
-    return Progress(batch_id, counts[JobStatus.DONE], counts[JobStatus.FAILED], batch.image_count)
+    return Progress(
+        batch_id,
+        counts[JobStatus.DONE],
+        counts[JobStatus.FAILED],
+        batch.image_count,
+        counts[JobStatus.CANCELLED],
+    )
 
 
 async def claim_progress_report(

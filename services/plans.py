@@ -133,6 +133,9 @@ class CannotPay:
     balance: int
     tier_in_plan: bool
     quota_left: int
+    # Whether the person has a plan at all: "your plan does not cover this" needs one.
+    has_plan: bool = False
+    images: int = 0
 
     @property
     def shortfall(self) -> int:
@@ -157,4 +160,6 @@ def decide_charge(
         balance=balance,
         tier_in_plan=plan is not None and plan.covers(price.tier),
         quota_left=room,
+        has_plan=plan is not None,
+        images=price.image_count,
     )

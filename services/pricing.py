@@ -65,6 +65,27 @@ def discount_percent(image_count: int) -> int:
     return percent
 
 
+def discount_bands() -> list[tuple[int, int, int]]:
+    """The volume discount table as (smallest, largest batch, percent) rows."""
+    bounds = [smallest for smallest, _ in _VOLUME_DISCOUNTS[1:]] + [MAX_BATCH_IMAGES + 1]
+    return [
+        (smallest, upper - 1, rate)
+        for (smallest, rate), upper in zip(_VOLUME_DISCOUNTS, bounds, strict=True)
+    ]
+
+
+def next_discount(image_count: int) -> tuple[int, int] | None:
+    """How many more images reach the next volume discount, and that discount in percent.
+
+    None when the batch already has the last discount. Adding images can make a batch
+    cheaper (51 standard images cost less than 50), so quotes say so.
+    """
+    for smallest, rate in _VOLUME_DISCOUNTS:
+        if smallest > image_count:
+            return smallest - image_count, rate
+    return None
+
+
 def price_at_rate(tier: Tier, image_count: int, percent: int) -> int:
     """Price `image_count` images of `tier` at a given discount, rounded half up."""
     return round_half_up(image_count * tier.credits_per_image * (100 - percent), 100)

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     engine_cost_professional_rp: Decimal = Decimal("86.25")
     engine_cost_industry_rp: Decimal = Decimal("138")
 
+    # Chat extras: help's support contact, free previews, invitations
+    support_contact: str = ""  # shown by /help, e.g. "@shop_support" or an e-mail address
+    previews_per_day: int = Field(default=3, ge=0)  # free watermarked previews per person
+    preview_max_side: int = Field(default=384, ge=64, le=2048)
+    referral_referrer_credits: int = Field(default=50, ge=0)  # to whoever invited
+    referral_invitee_credits: int = Field(default=50, ge=0)  # to the invited person
+
     # Job pipeline
     # Images cut out at once per worker process: by a local model (CPU bound, so the CPU
     # count), and by a remote engine (waiting on the network, so many more).

@@ -8,7 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from bot.messages import reason, text
+from bot.chat import shown_name
+from bot.messages import reason, text, text_count
 from services.billing import Settlement
 from services.pipeline import FailedImage, Progress
 
@@ -39,6 +40,13 @@ class ClosesClients(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class SendsSummary(Protocol):
+    """A channel that adds its own buttons to a batch's summary (redo at another tier)."""
+
+    async def send_summary(self, chat: Chat, message: str) -> None: ...
+
+
 class DeliveryError(Exception):
     """The channel could not show something; channels raise it for transport failures."""
 
@@ -63,21 +71,36 @@ class Summary:
 def summary_text(summary: Summary, language: str) -> str:
     """Say what succeeded, what failed and why, and what came back."""
     settlement = summary.settlement
-    lines = [
-        text("summary.done", language, succeeded=settlement.succeeded, total=summary.total)
-        if settlement.succeeded
-        else text("summary.all_failed", language)
-    ]
+    lines = []
+    if settlement.succeeded:
+        lines.append(
+            text_count(
+                "summary.done",
+                language,
+                summary.total,
+                succeeded=settlement.succeeded,
+                total=summary.total,
+            )
+        )
+    elif not settlement.cancelled or settlement.failed:
+        lines.append(text("summary.all_failed", language))  # a batch wholly cancelled did not fail
     if summary.failures:
         lines.append(text("summary.failed_header", language, count=len(summary.failures)))
         shown = summary.failures[:20]
-        lines.extend(f"• {f.name}: {reason(f.reason, language)}" for f in shown)
+        lines.extend(f"• {shown_name(f.name)}: {reason(f.reason, language)}" for f in shown)
         if len(summary.failures) > len(shown):
             lines.append(f"• … +{len(summary.failures) - len(shown)}")
+    if settlement.cancelled:
+        lines.append(text_count("summary.cancelled", language, settlement.cancelled))
     if settlement.refunded_credits:
-        lines.append(text("summary.refund", language, credits=settlement.refunded_credits))
+        credits = settlement.refunded_credits
+        lines.append(text_count("summary.refund", language, credits, credits=credits))
     if settlement.quota_returned:
-        lines.append(text("summary.quota_back", language, images=settlement.quota_returned))
+        images = settlement.quota_returned
+        lines.append(text_count("summary.quota_back", language, images, images=images))
+    referral = settlement.referral
+    if referral is not None and referral.invitee_credits:
+        lines.append(text("invite.rewarded", language, credits=referral.invitee_credits))
     return "\n".join(lines)
 
 
@@ -96,4 +119,7 @@ async def deliver_results(
             else None
         )
         await delivery.send_document(chat, path, filename, caption)
-    await delivery.send_text(chat, summary_text(summary, language))
+    if isinstance(delivery, SendsSummary):
+        await delivery.send_summary(chat, summary_text(summary, language))
+    else:
+        await delivery.send_text(chat, summary_text(summary, language))

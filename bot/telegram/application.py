@@ -29,7 +29,8 @@ from bot.chat import error_text
 from bot.gathering import Gatherer
 from bot.messages import text
 from bot.observability import protect_secrets
-from bot.telegram import handlers
+from bot.previews import Previewer
+from bot.telegram import extras, handlers
 from bot.telegram.context import DEPS_KEY, BotApplication, BotContext, TelegramDeps
 from bot.telegram.intake import quote_gathered, receive_file
 from bot.telegram.stars import (
@@ -57,6 +58,8 @@ COMMANDS = (
     ("language", "Language / Bahasa"),
     ("apikey", "API keys / Kunci API"),
     ("link", "Link WhatsApp / Tautkan WhatsApp"),
+    ("invite", "Invite a friend / Undang teman"),
+    ("promo", "Promo code / Kode promo"),
 )
 
 
@@ -88,11 +91,14 @@ def build_application(
     settings: Settings,
     uow: Callable[[], UnitOfWork],
     submit: Callable[[AcceptedBatch], Awaitable[bool]],
+    *,
+    finish: Callable[[int], Awaitable[None]] | None = None,
+    previews: Previewer | None = None,
 ) -> BotApplication:
     """Build the Telegram application of this process from its settings and services."""
     assert settings.telegram_bot_token is not None, "TELEGRAM_BOT_TOKEN is not set"
     protect_secrets(settings.telegram_bot_token.get_secret_value())
-    deps = TelegramDeps(settings=settings, uow=uow, submit=submit)
+    deps = TelegramDeps(settings=settings, uow=uow, submit=submit, previews=previews, finish=finish)
     timers: list[asyncio.Task[None]] = []
 
     async def settle_stars_on_a_timer(application: BotApplication) -> None:
@@ -155,6 +161,9 @@ def add_handlers(application: BotApplication) -> None:
         "grant": handlers.operator_grant,
         "setplan": handlers.operator_set_plan,
         "refund": handlers.operator_refund,
+        "invite": extras.show_invite,
+        "promo": extras.redeem_promo_code,
+        "newpromo": extras.operator_create_promo,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))
@@ -165,6 +174,8 @@ def add_handlers(application: BotApplication) -> None:
         r"^lang:(id|en)$": handlers.pick_language,
         r"^set:": handlers.change_setting,
         r"^h:\d+$": handlers.resend_results,
+        r"^bc:\d+$": extras.cancel_running_batch,
+        r"^rd:\d+$": extras.redo_batch,
     }
     for pattern, callback in buttons.items():
         application.add_handler(CallbackQueryHandler(callback, pattern=pattern))
@@ -256,6 +267,9 @@ def add_telegram(
     settings: Settings,
     uow: Callable[[], UnitOfWork],
     submit: Callable[[AcceptedBatch], Awaitable[bool]],
+    *,
+    finish: Callable[[int], Awaitable[None]] | None = None,
+    previews: Previewer | None = None,
 ) -> None:
     """Run the bot inside the web application: one event loop and one shutdown path.
 
@@ -263,7 +277,10 @@ def add_telegram(
     starts after them and stops before them.
     """
     app.cleanup_ctx.append(
-        telegram_context(lambda: build_application(settings, uow, submit), settings)
+        telegram_context(
+            lambda: build_application(settings, uow, submit, finish=finish, previews=previews),
+            settings,
+        )
     )
     if settings.telegram_webhook_url:
         app.router.add_post(webhook_path(settings), receive_webhook)

@@ -10,6 +10,7 @@ from typing import Any
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.gathering import Gatherer
+from bot.previews import Previewer
 from db.uow import UnitOfWork
 from services.billing import AcceptedBatch
 from services.settings import Settings
@@ -40,6 +41,9 @@ class TelegramDeps:
     gatherer: Gatherer[IncomingFile] | None = field(default=None)
     # One settling of Stars renewals and refunds at a time (a tap and the timer may meet).
     stars_settling: asyncio.Lock = field(default_factory=asyncio.Lock)
+    previews: Previewer | None = field(default=None)
+    # Asks the workers to settle and deliver a batch (after a Cancel left nothing running).
+    finish: Callable[[int], Awaitable[None]] | None = field(default=None)
 
 
 class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -8,12 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from telegram import InputFile
+from telegram import InlineKeyboardMarkup, InputFile
 from telegram.constants import FileSizeLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import AIORateLimiter, ExtBot
 
 from bot.messages import text
+from bot.telegram.extra_keyboards import batch_cancel_keyboard, redo_keyboard
 from services.settings import Settings
 from workers.delivery import Chat, DeliveryError
 
@@ -68,13 +69,24 @@ class TelegramDelivery:
         return bot
 
     async def send_text(self, chat: Chat, message: str) -> None:
+        await self._send(chat, message, None)
+
+    async def send_summary(self, chat: Chat, message: str) -> None:
+        """The summary, with a button to redo the batch at a higher tier."""
+        markup = None
+        if "batch_id" in chat and "tier" in chat:
+            language = str(chat.get("language", "en"))
+            markup = redo_keyboard(int(chat["batch_id"]), str(chat["tier"]), language)
+        await self._send(chat, message, markup)
+
+    async def _send(self, chat: Chat, message: str, markup: InlineKeyboardMarkup | None) -> None:
         bot = await self._bot()
         if "message_id" in chat:
             # The workers' last word is the summary, and the status message would otherwise
-            # stay at its last progress: it takes the summary's first line.
+            # stay at its last progress: it takes the summary's first line (and loses Cancel).
             await self._settle_status(bot, chat, message.split("\n", 1)[0])
         try:
-            await bot.send_message(chat_id=int(chat["chat_id"]), text=message)
+            await bot.send_message(chat_id=int(chat["chat_id"]), text=message, reply_markup=markup)
         except TelegramError as error:
             raise DeliveryError(f"message not sent: {error}") from error
 
@@ -90,9 +102,18 @@ class TelegramDelivery:
         if "message_id" not in chat:
             return
         bot = await self._bot()
+        # An edit without the keyboard would remove the Cancel button of the batch in progress.
+        markup = (
+            batch_cancel_keyboard(int(chat["batch_id"]), str(chat.get("language", "en")))
+            if "batch_id" in chat
+            else None
+        )
         try:
             await bot.edit_message_text(
-                chat_id=int(chat["chat_id"]), message_id=int(chat["message_id"]), text=message
+                chat_id=int(chat["chat_id"]),
+                message_id=int(chat["message_id"]),
+                text=message,
+                reply_markup=markup,
             )
         except BadRequest as error:
             if not is_not_modified(error):

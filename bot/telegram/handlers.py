@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 
-from telegram import InputFile, Update
+from telegram import InlineKeyboardMarkup, InputFile, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.chat import (
@@ -25,6 +25,8 @@ from bot.chat import (
 from bot.messages import text
 from bot.telegram.context import BotContext
 from bot.telegram.delivery import is_not_modified
+from bot.telegram.extra_keyboards import batch_cancel_keyboard, history_redo_buttons
+from bot.telegram.extras import start_invitation
 from bot.telegram.keyboards import (
     CANCEL,
     history_keyboard,
@@ -74,24 +76,32 @@ async def start(update: Update, context: BotContext) -> None:
     """Greet the person, with the balance and what to send."""
     account, created = await register(update, context)
     settings = context.deps.settings
-    await _reply(
-        update,
-        welcome_text(
-            account.display_name or "👋",
-            account.balance,
-            created=created,
-            welcome_credits=settings.welcome_credits,
-            credit_price_rp=settings.credit_price_rp,
-            language=account.language,
-        ),
+    greeting = welcome_text(
+        account.display_name or "👋",
+        account.balance,
+        created=created,
+        welcome_credits=settings.welcome_credits,
+        credit_price_rp=settings.credit_price_rp,
+        language=account.language,
     )
+    invitation = await start_invitation(context, account, created=created)
+    await _reply(update, greeting if invitation is None else f"{greeting}\n\n{invitation}")
 
 
 async def show_help(update: Update, context: BotContext) -> None:
     """Explain how the service works and what it costs."""
     account = await person(update, context)
+    settings = context.deps.settings
     await _reply(
-        update, help_text(account.language, retention_days=context.deps.settings.retention_days)
+        update,
+        help_text(
+            account.language,
+            retention_days=settings.retention_days,
+            credit_price_rp=settings.credit_price_rp,
+            support_contact=settings.support_contact,
+            previews_per_day=settings.previews_per_day,
+            referral_credits=settings.referral_invitee_credits,
+        ),
     )
 
 
@@ -138,10 +148,14 @@ async def show_history(update: Update, context: BotContext) -> None:
     """List recent batches, with a button to re-send results still kept."""
     account = await person(update, context)
     batches = await recent_batches(context.deps.uow(), account.id, limit=10)
+    keyboard = history_keyboard(batches, account.language)
+    rows = [list(row) for row in keyboard.inline_keyboard] if keyboard else []
+    redo = history_redo_buttons(batches, account.language)
+    rows += [redo[i : i + 2] for i in range(0, len(redo), 2)]
     await _reply(
         update,
         history_text(batches, account.language, zone=context.deps.settings.zone),
-        reply_markup=history_keyboard(batches, account.language),
+        reply_markup=InlineKeyboardMarkup(rows) if rows else None,
     )
 
 
@@ -282,7 +296,10 @@ async def choose_tier(update: Update, context: BotContext) -> None:
         return
     await query.answer(accepted_text(accepted, language)[:200])
     started = text("progress", language, finished=0, total=len(accepted.job_ids))
-    await query.edit_message_text(f"{accepted_text(accepted, language)}\n{started}")
+    await query.edit_message_text(
+        f"{accepted_text(accepted, language)}\n{started}",
+        reply_markup=batch_cancel_keyboard(accepted.batch_id, language),
+    )
     if not await deps.submit(accepted):
         await message.reply_text(text("chat.accepted.queue_delayed", language))
 

@@ -14,8 +14,9 @@ from telegram.constants import FileSizeLimit
 from telegram.error import TelegramError
 
 from bot.chat import error_text, file_too_large_text, quote_text
-from bot.messages import text
+from bot.messages import text, text_count
 from bot.telegram.context import BotContext, IncomingFile, TelegramDeps
+from bot.telegram.extras import send_preview
 from bot.telegram.keyboards import quote_keyboard
 from bot.telegram.session import person
 from services.clock import utcnow
@@ -96,7 +97,7 @@ async def quote_gathered(
     language = first.language
     settings = deps.settings
     status = await bot.send_message(
-        chat_id=first.chat_id, text=text("chat.checking", language, count=len(items))
+        chat_id=first.chat_id, text=text_count("chat.checking", language, len(items))
     )
     directory = settings.data_dir / "inbox" / str(first.account_id) / secrets.token_hex(8)
     try:
@@ -131,3 +132,15 @@ async def quote_gathered(
         ),
         reply_markup=quote_keyboard(offer, language),
     )
+    if deps.previews is not None and offer.first_input:
+        # After the quote, in the background: the preview never delays it.
+        deps.previews.start(
+            send_preview(
+                bot,
+                deps,
+                first.chat_id,
+                account_id=first.account_id,
+                input_path=offer.first_input,
+                language=language,
+            )
+        )

@@ -15,18 +15,29 @@ from pathlib import Path
 
 from bot import chat
 from bot.gathering import Gatherer
-from bot.messages import text
-from bot.whatsapp.graph import GraphClient, GraphError, ListRow, MediaTooLarge, send_paced
+from bot.messages import text, text_count
+from bot.previews import Previewer
+from bot.whatsapp.graph import (
+    GraphClient,
+    GraphError,
+    ListRow,
+    MediaTooLarge,
+    ReplyButton,
+    send_paced,
+)
 from bot.whatsapp.updates import Inbound, Kind
 from db.models import Account
 from db.uow import UnitOfWork
 from services.account_links import issue_link_code, looks_like_link_code, redeem_link_code
 from services.accounts import ChannelIdentity, get_or_register
-from services.billing import AcceptedBatch, QuoteOffer, accept_quote
+from services.billing import AcceptedBatch, QuoteOffer, accept_quote, cancel_batch
 from services.clock import utcnow
 from services.errors import CannotAfford, ServiceError
 from services.plans import PLANS, PlanCode, UnknownPlan
 from services.pricing import Tier
+from services.promos import redeem_promo
+from services.redo import InputsGone, quote_redo
+from services.referrals import accept_invitation, invite_code
 from services.settings import Settings
 from services.stats import account_stats
 from services.subscriptions import buy_plan_with_credits, cancel, current_plan, plan_price_credits
@@ -40,6 +51,8 @@ QUOTE_ROW = "q"
 PLAN_ROW = "plan"
 STOP_PLAN = "stop"
 CANCEL = "cancel"
+CANCEL_BATCH = "bc"
+REDO_BATCH = "rd"
 ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 COMMANDS = {
     "stats": "stats",
@@ -54,9 +67,13 @@ COMMANDS = {
     "balance": "balance",
     "link": "link",
     "tautkan": "link",
+    "invite": "invite",
+    "undang": "invite",
+    "promo": "promo",
 }
 
 Submit = Callable[[AcceptedBatch], Awaitable[bool]]
+Finish = Callable[[int], Awaitable[None]]
 
 
 def language_of_number(number: str) -> str:
@@ -88,8 +105,7 @@ def error_text(error: BaseException, language: str) -> str:
             shortfall=chat.money(decision.shortfall, language),
         )
     ]
-    if not decision.tier_in_plan:
-        lines.append(text("chat.cannot_afford.not_in_plan", language))
+    lines.extend(chat.plan_refusal_lines(decision, language))
     lines.append(text("wa.topup", language))
     return "\n".join(lines)
 
@@ -105,11 +121,15 @@ class Conversation:
         submit: Submit,
         *,
         rate_limit_waits: tuple[float, ...] = (6.0, 12.0),
+        finish: Finish | None = None,
+        previews: Previewer | None = None,
     ) -> None:
         self.settings = settings
         self.uow = uow
         self.graph = graph
         self.submit = submit
+        self.finish = finish
+        self.previews = previews
         self.rate_limit_waits = rate_limit_waits
         self.gatherer: Gatherer[Arrival] = Gatherer(
             self._quote_gathered, delay=settings.gather_seconds
@@ -198,11 +218,27 @@ class Conversation:
             )
             reply = self._balance_text(stats.balance, stats.plan, stats.quota_left_today, language)
         elif command == "help":
+            settings = self.settings
             reply = "\n\n".join(
                 [
-                    chat.help_text(language, retention_days=self.settings.retention_days),
+                    chat.help_text(
+                        language,
+                        retention_days=settings.retention_days,
+                        credit_price_rp=settings.credit_price_rp,
+                        support_contact=settings.support_contact,
+                        previews_per_day=settings.previews_per_day,
+                        referral_credits=settings.referral_invitee_credits,
+                    ),
                     text("wa.commands", language),
+                    text("wa.commands.extras", language),
                 ]
+            )
+        elif command == "invite":
+            reply = await self._invite(account, word[1] if len(word) > 1 else "")
+        elif command == "promo" and len(word) > 1:
+            redeemed = await redeem_promo(self.uow(), account.id, word[1], now=utcnow())
+            reply = text(
+                "promo.redeemed", language, credits=redeemed.credits, balance=redeemed.balance
             )
         elif command == "subscribe":
             await self._offer_plans(inbound.number, account)
@@ -216,6 +252,24 @@ class Conversation:
         else:
             reply = "\n".join([text("wa.unsupported", language), text("wa.commands", language)])
         await self.say(inbound.number, reply)
+
+    async def _invite(self, account: Account, code: str) -> str:
+        """`invite` shows the person's code; `invite CODE` accepts a friend's invitation."""
+        settings = self.settings
+        if not code:
+            own = await invite_code(self.uow(), account.id, now=utcnow())
+            return text("invite.code", account.language, code=own)
+        # WhatsApp has no start link: a new account is one that has done nothing yet.
+        invitation = await accept_invitation(
+            self.uow(),
+            account.id,
+            code.strip().lower(),
+            new_account=False,
+            referrer_credits=settings.referral_referrer_credits,
+            invitee_credits=settings.referral_invitee_credits,
+            now=utcnow(),
+        )
+        return text("invite.joined", account.language, credits=invitation.invitee_credits)
 
     def _balance_text(
         self, balance: int, plan: PlanCode | None, quota_left: int, language: str
@@ -342,6 +396,30 @@ class Conversation:
             return
         compressed = any(arrival.compressed for arrival in arrivals)
         await self._send_quote(number, offer, language, compressed_photos=compressed)
+        if self.previews is not None and offer.first_input:
+            # After the quote, in the background: the preview never delays it.
+            self.previews.start(self._send_preview(number, account_id, offer.first_input, language))
+
+    async def _send_preview(
+        self, number: str, account_id: int, input_path: str, language: str
+    ) -> None:
+        """Send the free preview, on white: WhatsApp shows images without transparency."""
+        assert self.previews is not None
+        preview = await self.previews.make(account_id, input_path, background="white")
+        if preview is None:
+            return
+        caption = text("preview.caption", language, left=preview.left_today)
+
+        async def upload_and_send() -> None:
+            media_id = await self.graph.upload(
+                preview.png, mime_type="image/png", filename="preview.png"
+            )
+            await self.graph.send_image(number, media_id, caption)
+
+        try:
+            await send_paced(upload_and_send, self.rate_limit_waits)
+        except GraphError:
+            log.warning("preview not sent to %s", number, exc_info=True)
 
     async def _send_quote(
         self, number: str, offer: QuoteOffer, language: str, *, compressed_photos: bool
@@ -395,6 +473,10 @@ class Conversation:
             await self._on_tier(inbound.number, account, quote_id, choice)
         elif kind == PLAN_ROW:
             await self._on_plan(inbound, account, rest)
+        elif kind == CANCEL_BATCH and rest.isdigit():
+            await self._on_cancel_batch(inbound.number, account, int(rest))
+        elif kind == REDO_BATCH and rest.isdigit():
+            await self._on_redo(inbound.number, account, int(rest))
         else:
             await self.say(inbound.number, text("chat.error.quote_not_found", account.language))
 
@@ -419,7 +501,49 @@ class Conversation:
         reply = chat.accepted_text(accepted, language)
         if not queued:
             reply += "\n" + text("chat.accepted.queue_delayed", language)
-        await self.say(number, reply)
+        cancel = ReplyButton(
+            f"{CANCEL_BATCH}:{accepted.batch_id}", text("wa.cancel_button", language)
+        )
+        await send_paced(
+            lambda: self.graph.send_buttons(number, body=reply, buttons=[cancel]),
+            self.rate_limit_waits,
+        )
+
+    async def _on_cancel_batch(self, number: str, account: Account, batch_id: int) -> None:
+        """Stop the images of a batch not yet started, refund them, keep what is done."""
+        language = account.language
+        stopped = await cancel_batch(self.uow(), account.id, batch_id, now=utcnow())
+        if not stopped.cancelled:
+            await self.say(number, text("batch.cancel_nothing", language))
+            return
+        lines = [text_count("batch.cancelled", language, stopped.cancelled)]
+        if stopped.refunded_credits:
+            lines.append(text("batch.cancel_refund", language, credits=stopped.refunded_credits))
+        if stopped.quota_returned:
+            lines.append(text("batch.cancel_quota", language, images=stopped.quota_returned))
+        await self.say(number, "\n".join(lines))
+        if stopped.finished and self.finish is not None:
+            await self.finish(stopped.batch_id)
+
+    async def _on_redo(self, number: str, account: Account, batch_id: int) -> None:
+        """Quote a delivered batch's inputs again, to choose another tier."""
+        language = account.language
+        try:
+            offer = await quote_redo(
+                self.uow(),
+                account.id,
+                batch_id,
+                data_dir=self.settings.data_dir,
+                channel=CHANNEL,
+                chat={"number": number, "language": language},
+                ttl=timedelta(minutes=self.settings.quote_ttl_minutes),
+                zone=self.settings.zone,
+                now=utcnow(),
+            )
+        except InputsGone:
+            await self.say(number, text("redo.gone", language, days=self.settings.retention_days))
+            return
+        await self._send_quote(number, offer, language, compressed_photos=False)
 
     async def _on_plan(self, inbound: Inbound, account: Account, choice: str) -> None:
         language = account.language

@@ -20,12 +20,14 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bot.chat import redo_label
 from bot.messages import text
 from bot.whatsapp.graph import (
     OUTSIDE_WINDOW,
     PAIR_RATE_LIMIT,
     GraphClient,
     GraphError,
+    ReplyButton,
     send_paced,
 )
 from db.uow import UnitOfWork
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 PAIR_INTERVAL = timedelta(seconds=6)
 PROGRESS_INTERVAL = timedelta(seconds=20)
 DOWNLOAD_PATH = "/d/"
+BUTTON_BODY_LIMIT = 1024  # the Cloud API's limit on the body of a reply-button message
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,25 @@ class WhatsAppDelivery:
         number = str(chat["number"])
         async with self._client() as client:
             await self._send_or_hold(number, message, lambda: client.send_text(number, message))
+
+    async def send_summary(self, chat: Chat, message: str) -> None:
+        """The summary, with a reply button to redo the batch at a higher tier."""
+        language = str(chat.get("language", "en"))
+        label = redo_label(str(chat.get("tier", "")), language)
+        if chat.get("batch_id") is None or label is None:
+            await self.send_text(chat, message)
+            return
+        number = str(chat["number"])
+        button = ReplyButton(f"rd:{chat['batch_id']}", label.removeprefix("🔁 ")[:20])
+        body = message
+        if len(message) > BUTTON_BODY_LIMIT:
+            # A long summary goes as text; the button follows under a short line of its own.
+            await self.send_text(chat, message)
+            body = text("redo.offer", language)
+        async with self._client() as client:
+            await self._send_or_hold(
+                number, body, lambda: client.send_buttons(number, body=body, buttons=[button])
+            )
 
     async def edit_status(self, chat: Chat, message: str) -> None:
         """Send progress as a short new text (WhatsApp cannot edit); dropped outside the window."""

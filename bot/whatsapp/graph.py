@@ -55,6 +55,12 @@ class ListRow:
     description: str = ""  # up to 72 characters
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyButton:
+    button_id: str  # up to 256 characters, comes back in the button_reply
+    title: str  # up to 20 characters
+
+
 async def _check(response: aiohttp.ClientResponse) -> dict[str, Any]:
     try:
         body: dict[str, Any] = await response.json(content_type=None)
@@ -197,6 +203,22 @@ class GraphClient:
         }
         if footer:
             interactive["footer"] = {"text": footer[:60]}
+        return await self._send(to, "interactive", interactive)
+
+    async def send_buttons(self, to: str, *, body: str, buttons: Sequence[ReplyButton]) -> str:
+        """Send a message with up to 3 reply buttons (titles up to 20 characters)."""
+        if not 1 <= len(buttons) <= 3:
+            raise ValueError("a message holds 1 to 3 reply buttons")
+        interactive = {
+            "type": "button",
+            "body": {"text": body[:1024]},
+            "action": {
+                "buttons": [
+                    {"type": "reply", "reply": {"id": b.button_id[:256], "title": b.title[:20]}}
+                    for b in buttons
+                ]
+            },
+        }
         return await self._send(to, "interactive", interactive)
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bot.whatsapp.conversation import Conversation
+from bot.previews import Previewer
+from bot.whatsapp.conversation import Conversation, Finish
 from bot.whatsapp.delivery import DOWNLOAD_PATH, whatsapp_config
 from bot.whatsapp.graph import GraphClient
 from bot.whatsapp.updates import SIGNATURE_HEADER, messages_of, signature_valid
@@ -84,7 +85,13 @@ async def receive(request: web.Request) -> web.Response:
 
 
 def add_whatsapp_routes(
-    app: web.Application, settings: Settings, uow: UnitOfWorkFactory, submit: Submit
+    app: web.Application,
+    settings: Settings,
+    uow: UnitOfWorkFactory,
+    submit: Submit,
+    *,
+    finish: Finish | None = None,
+    previews: Previewer | None = None,
 ) -> None:
     """Serve the webhook at /whatsapp/webhook; the Graph API session lives with the app."""
     app[SETTINGS] = settings
@@ -98,7 +105,9 @@ def add_whatsapp_routes(
                 token=config.token,
                 phone_number_id=config.phone_number_id,
             )
-            app[CONVERSATION] = Conversation(settings, uow, graph, submit)
+            app[CONVERSATION] = Conversation(
+                settings, uow, graph, submit, finish=finish, previews=previews
+            )
             yield
             await app[CONVERSATION].close()
 

@@ -140,6 +140,15 @@ class FakeGraphApi:
             if len(interactive["action"]["button"]) > 20:
                 return "button over 20 characters"
             return None if len(interactive["body"]["text"]) <= 4096 else "body length"
+        if kind == "interactive" and message["interactive"]["type"] == "button":
+            interactive = message["interactive"]
+            buttons = interactive["action"]["buttons"]
+            if not 1 <= len(buttons) <= 3:
+                return "a message holds 1 to 3 reply buttons"
+            replies = [button["reply"] for button in buttons]
+            if any(len(r["title"]) > 20 or len(r["id"]) > 256 for r in replies):
+                return "button title over 20 or id over 256 characters"
+            return None if len(interactive["body"]["text"]) <= 1024 else "body length"
         return f"unsupported message type {kind}"
 
     async def messages(self, request: web.Request) -> web.Response:

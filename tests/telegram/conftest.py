@@ -131,6 +131,8 @@ async def running_bot(tmp_path, database_url, make_uow, **extra) -> AsyncIterato
             "telegram_progress_seconds": 0,
             "welcome_credits": 30,
             "admin_ids": "9001",
+            # Previews are documents too: off unless a scenario is about them.
+            "previews_per_day": 0,
             **extra,
         }
         settings = service_settings(tmp_path, database_url, **values)

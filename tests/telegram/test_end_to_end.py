@@ -198,7 +198,8 @@ async def test_white_background_setting_gives_an_opaque_result(telegram: Harness
         lambda: [m for m in api.sent_to(sari.user_id) if "Pengaturan" in (m.text or "")]
     )
     await telegram.answered(telegram.tap(sari, panel[0], "set:bg:white"))
-    assert "Latar: white" in (panel[0].text or "")
+    # The tap is answered before the panel is edited: wait for the edit, not the answer.
+    await api.wait_for(lambda: "Latar: white" in (panel[0].text or ""), what="the edited panel")
 
     api.push(sari.photo(api, photo_bytes((120, 80))))
     quote = await telegram.quote_for(sari)

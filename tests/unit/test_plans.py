@@ -44,7 +44,7 @@ def test_starter_quota_never_pays_for_professional():
     price = batch_price(Tier.PROFESSIONAL, 1)
     assert quota_left(STARTER, Usage(), Tier.PROFESSIONAL) == 0
     assert decide_charge(price, balance=0, plan=STARTER, usage=Usage()) == CannotPay(
-        credits_needed=15, balance=0, tier_in_plan=False, quota_left=0
+        credits_needed=15, balance=0, tier_in_plan=False, quota_left=0, has_plan=True, images=1
     )
     assert decide_charge(price, balance=15, plan=STARTER, usage=Usage()) == PayWithCredits(15)
 

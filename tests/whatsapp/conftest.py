@@ -50,6 +50,7 @@ def whatsapp_settings(tmp_path, database_url, graph_api: FakeGraphApi, port: int
         gather_seconds=0.3,
         public_base_url=f"http://127.0.0.1:{port}",
         welcome_credits=100,
+        previews_per_day=0,  # previews are images too: off unless a scenario is about them
     )
 
 

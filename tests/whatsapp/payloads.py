@@ -81,5 +81,14 @@ def list_reply(row_id: str, title: str, mid: str | None = None) -> dict[str, Any
     }
 
 
+def button_reply(button_id: str, title: str) -> dict[str, Any]:
+    return {
+        "id": message_id(),
+        "type": "interactive",
+        "context": {"from": DISPLAY_NUMBER, "id": message_id()},
+        "interactive": {"type": "button_reply", "button_reply": {"id": button_id, "title": title}},
+    }
+
+
 def signature(app_secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
