@@ -299,3 +299,49 @@ class WhatsAppHeld(Base):
     number: Mapped[str] = mapped_column(String(32), index=True)
     body: Mapped[str] = mapped_column(String(4096))
     created_at: Mapped[datetime]
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    # The gateway says paid, but not the order's amount: nothing is applied, an operator looks.
+    AMOUNT_MISMATCH = "amount_mismatch"
+
+
+class PaymentOrder(Base):
+    """A rupiah payment link for a credit pack or a month of a plan, and what became of it."""
+
+    __tablename__ = "payment_orders"
+    __table_args__ = (Index("ix_payment_orders_status_created_at", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(50), primary_key=True)  # the gateway's order_id
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    product: Mapped[str] = mapped_column(String(64))  # pack:<rupiah> or plan:<code>
+    amount_rp: Mapped[int]
+    credits: Mapped[int] = mapped_column(default=0)
+    plan: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24), default=OrderStatus.PENDING)
+    gateway_status: Mapped[str] = mapped_column(String(32), default="")
+    method: Mapped[str] = mapped_column(String(32), default="")
+    payment_url: Mapped[str] = mapped_column(String(512), default="")
+    reference: Mapped[str] = mapped_column(String(128), default="")
+    # Where receipts go: a chat channel (telegram, whatsapp) or the HTTP API.
+    channel: Mapped[str] = mapped_column(String(16))
+    chat: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    refunded_amount_rp: Mapped[int] = mapped_column(default=0)
+    refunded_credits: Mapped[int] = mapped_column(default=0)
+    # Credits a refund should have taken back but that were already spent.
+    refund_shortfall: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]
+    notice_claimed_at: Mapped[datetime | None]
+    notice_sent_at: Mapped[datetime | None]
+    renewal_sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import SessionFactory
+from db.payment_orders import PaymentOrderRepository
 from db.repositories import (
     AccountLinkRepository,
     AccountRepository,
@@ -44,6 +45,7 @@ class UnitOfWork:
     metrics: MetricsRepository
     account_links: AccountLinkRepository
     whatsapp: WhatsAppRepository
+    orders: PaymentOrderRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -64,6 +66,7 @@ class UnitOfWork:
         self.metrics = MetricsRepository(self.session)
         self.account_links = AccountLinkRepository(self.session)
         self.whatsapp = WhatsAppRepository(self.session)
+        self.orders = PaymentOrderRepository(self.session)
         return self
 
     async def __aexit__(
