@@ -520,6 +520,75 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "Kirim */link {code}* ke bot Telegram kami dalam 10 menit untuk menautkan akun.",
         "en": "Send */link {code}* to our Telegram bot within 10 minutes to link your accounts.",
     },
+    # --- Rupiah payments by payment link (QRIS, e-wallets, virtual accounts) ---
+    "pay.packs.title": {
+        "id": "💳 Bayar dalam rupiah (QRIS, GoPay, ShopeePay, OVO, DANA, virtual account):",
+        "en": "💳 Pay in rupiah (QRIS, GoPay, ShopeePay, OVO, DANA, bank virtual account):",
+    },
+    "pay.pack.line": {
+        "id": "Rp {amount} → {credits} kredit",
+        "en": "Rp {amount} → {credits} credits",
+    },
+    "pay.pack.line_bonus": {
+        "id": "Rp {amount} → {credits} kredit (bonus {bonus}%)",
+        "en": "Rp {amount} → {credits} credits ({bonus}% bonus)",
+    },
+    "pay.plan.line": {
+        "id": "Paket {plan}: Rp {amount} / 30 hari",
+        "en": "{plan} plan: Rp {amount} / 30 days",
+    },
+    "pay.plans.title": {
+        "id": "💳 Atau bayar 30 hari dalam rupiah (QRIS, e-wallet, virtual account):",
+        "en": "💳 Or pay 30 days in rupiah (QRIS, e-wallet, bank virtual account):",
+    },
+    "pay.receipt.credits": {
+        "id": "✅ Pembayaran diterima: Rp {amount} ({method})\n+{credits} kredit\n"
+        "Saldo sekarang: {balance} kredit\nNo. pesanan: {order_id}",
+        "en": "✅ Payment received: Rp {amount} ({method})\n+{credits} credits\n"
+        "New balance: {balance} credits\nOrder: {order_id}",
+    },
+    "pay.receipt.plan": {
+        "id": "✅ Pembayaran diterima: Rp {amount} ({method})\nPaket {plan} aktif sampai {ends}\n"
+        "Saldo: {balance} kredit\nNo. pesanan: {order_id}",
+        "en": "✅ Payment received: Rp {amount} ({method})\n{plan} plan active until {ends}\n"
+        "Balance: {balance} credits\nOrder: {order_id}",
+    },
+    "pay.renewal": {
+        "id": "⏰ Paket {plan} Anda berakhir {ends}. Perpanjang 30 hari (Rp {amount}):\n{url}",
+        "en": "⏰ Your {plan} plan ends on {ends}. Renew for 30 days (Rp {amount}):\n{url}",
+    },
+    "pay.page.title": {"id": "Pembayaran", "en": "Payment"},
+    "pay.page.pack": {
+        "id": "{credits} kredit untuk Rp {amount}",
+        "en": "{credits} credits for Rp {amount}",
+    },
+    "pay.page.plan": {
+        "id": "Paket {plan} 30 hari untuk Rp {amount}",
+        "en": "{plan} plan for 30 days, Rp {amount}",
+    },
+    "pay.page.button": {
+        "id": "Bayar dengan QRIS, e-wallet atau bank",
+        "en": "Pay with QRIS, e-wallet or bank",
+    },
+    "pay.page.invalid": {
+        "id": "Tautan pembayaran ini tidak valid.",
+        "en": "This payment link is not valid.",
+    },
+    "chat.error.payments_unavailable": {
+        "id": "Pembayaran rupiah sedang tidak tersedia. Coba lagi sebentar lagi.",
+        "en": "Rupiah payments are unavailable right now. Please try again shortly.",
+    },
+    "chat.error.unknown_product": {
+        "id": "Produk ini tidak dijual.",
+        "en": "This product is not on sale.",
+    },
+    "chat.error.order_not_found": {
+        "id": "Pesanan tidak ditemukan.",
+        "en": "Order not found.",
+    },
+    "wa.pay.button": {"id": "Pilih paket kredit", "en": "Choose a pack"},
+    "wa.pay.section": {"id": "Kredit dalam rupiah", "en": "Credits in rupiah"},
+    "wa.pay.row": {"id": "QRIS, e-wallet, bank", "en": "QRIS, e-wallet, bank"},
 }
 
 

@@ -457,6 +457,21 @@ async def _apply_refund(
     return NotificationOutcome.REFUNDED
 
 
+async def order_chat(uow: UnitOfWork, account_id: int, channel: str) -> dict[str, Any]:
+    """The chat address of the account on `channel`, where its receipts go; {} for the API.
+
+    Raises:
+        AccountNotFound: when the account does not exist.
+    """
+    async with uow:
+        account = await existing_account(uow, account_id)
+    if channel == "telegram" and account.telegram_id is not None:
+        return {"chat_id": account.telegram_id, "language": account.language}
+    if channel == "whatsapp" and account.whatsapp_number is not None:
+        return {"number": account.whatsapp_number, "language": account.language}
+    return {}
+
+
 async def get_order(uow: UnitOfWork, account_id: int, order_id: str) -> OrderView:
     """One order of the account.
 

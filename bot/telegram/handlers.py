@@ -24,6 +24,7 @@ from bot.chat import (
     welcome_text,
 )
 from bot.messages import text
+from bot.rupiah_offers import pack_offers, plan_offers
 from bot.telegram.context import BotContext
 from bot.telegram.delivery import is_not_modified
 from bot.telegram.keyboards import (
@@ -34,6 +35,7 @@ from bot.telegram.keyboards import (
     plans_keyboard,
     settings_keyboard,
 )
+from bot.telegram.rupiah import CHANNEL, with_rupiah_buttons, with_rupiah_text
 from bot.telegram.session import person, register
 from bot.telegram.stars import PROVIDER, plan_prices, product_for, send_product_invoice
 from db.models import Account
@@ -107,14 +109,21 @@ async def show_plans(update: Update, context: BotContext) -> None:
     account = await person(update, context)
     settings = context.deps.settings
     status = await current_plan(context.deps.uow(), account.id, utcnow())
+    keyboard = plans_keyboard(
+        plan_prices(settings),
+        account.language,
+        can_cancel=status is not None and not status.cancelled,
+    )
+    offers = plan_offers(settings, account.id, CHANNEL, account.language)
     await _reply(
         update,
-        plans_text(status, account.language, zone=settings.zone),
-        reply_markup=plans_keyboard(
-            plan_prices(settings),
+        with_rupiah_text(
+            plans_text(status, account.language, zone=settings.zone),
+            offers,
+            "pay.plans.title",
             account.language,
-            can_cancel=status is not None and not status.cancelled,
         ),
+        reply_markup=with_rupiah_buttons(keyboard, offers),
     )
 
 
@@ -127,7 +136,12 @@ async def show_packs(update: Update, context: BotContext) -> None:
         text("chat.packs.line", account.language, credits=credits, stars=stars)
         for credits, stars in packs.items()
     )
-    await _reply(update, "\n".join(lines), reply_markup=packs_keyboard(packs, account.language))
+    offers = pack_offers(context.deps.settings, account.id, CHANNEL, account.language)
+    await _reply(
+        update,
+        with_rupiah_text("\n".join(lines), offers, "pay.packs.title", account.language),
+        reply_markup=with_rupiah_buttons(packs_keyboard(packs, account.language), offers),
+    )
 
 
 async def show_history(update: Update, context: BotContext) -> None:

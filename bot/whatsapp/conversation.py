@@ -16,6 +16,7 @@ from pathlib import Path
 from bot import chat
 from bot.gathering import Gatherer
 from bot.messages import text
+from bot.rupiah_offers import RUPIAH_ROW, Offer, offer_for, pack_offers, plan_offers
 from bot.whatsapp.graph import GraphClient, GraphError, ListRow, MediaTooLarge, send_paced
 from bot.whatsapp.updates import Inbound, Kind
 from db.models import Account
@@ -54,6 +55,9 @@ COMMANDS = {
     "balance": "balance",
     "link": "link",
     "tautkan": "link",
+    "buy": "buy",
+    "beli": "buy",
+    "topup": "buy",
 }
 
 Submit = Callable[[AcceptedBatch], Awaitable[bool]]
@@ -92,6 +96,11 @@ def error_text(error: BaseException, language: str) -> str:
         lines.append(text("chat.cannot_afford.not_in_plan", language))
     lines.append(text("wa.topup", language))
     return "\n".join(lines)
+
+
+def _plan_row_title(offer: Offer, language: str) -> str:
+    plan = (offer.product.plan or "").title()
+    return f"{plan} · Rp {chat.money(offer.product.amount_rp, language)}"[:24]
 
 
 class Conversation:
@@ -207,6 +216,9 @@ class Conversation:
         elif command == "subscribe":
             await self._offer_plans(inbound.number, account)
             return
+        elif command == "buy":
+            await self._offer_packs(inbound.number, account)
+            return
         elif command == "link":
             code = await issue_link_code(self.uow(), account.id, now=utcnow())
             reply = text("wa.link.code", language, code=code)
@@ -257,6 +269,14 @@ class Conversation:
             )
             for code in (PlanCode.STARTER, PlanCode.PRO)
         ]
+        rows.extend(
+            ListRow(
+                f"{RUPIAH_ROW}:{offer.product.code}",
+                _plan_row_title(offer, language),
+                text("wa.pay.row", language),
+            )
+            for offer in plan_offers(self.settings, account.id, CHANNEL, language)
+        )
         if status is not None and not status.cancelled:
             rows.append(
                 ListRow(
@@ -275,6 +295,40 @@ class Conversation:
             ),
             self.rate_limit_waits,
         )
+
+    async def _offer_packs(self, number: str, account: Account) -> None:
+        """Offer the rupiah credit packs as a list; each choice answers with its pay link."""
+        language = account.language
+        offers = pack_offers(self.settings, account.id, CHANNEL, language)
+        if not offers:
+            await self.say(number, text("wa.topup", language))
+            return
+        rows = [
+            ListRow(
+                f"{RUPIAH_ROW}:{offer.product.code}",
+                f"Rp {chat.money(offer.product.amount_rp, language)}",
+                offer.label[:72],
+            )
+            for offer in offers
+        ]
+        await send_paced(
+            lambda: self.graph.send_list(
+                number,
+                body=text("pay.packs.title", language),
+                button=text("wa.pay.button", language),
+                section=text("wa.pay.section", language),
+                rows=rows,
+            ),
+            self.rate_limit_waits,
+        )
+
+    async def _send_pay_link(self, number: str, account: Account, code: str) -> None:
+        language = account.language
+        offer = offer_for(self.settings, account.id, CHANNEL, language, code)
+        if offer is None:
+            await self.say(number, text("chat.error.unknown_product", language))
+            return
+        await self.say(number, f"{offer.label}\n{offer.url}")
 
     # --- files in, quote out ---------------------------------------------------------------
 
@@ -395,6 +449,8 @@ class Conversation:
             await self._on_tier(inbound.number, account, quote_id, choice)
         elif kind == PLAN_ROW:
             await self._on_plan(inbound, account, rest)
+        elif kind == RUPIAH_ROW:
+            await self._send_pay_link(inbound.number, account, rest)
         else:
             await self.say(inbound.number, text("chat.error.quote_not_found", account.language))
 

@@ -1,0 +1,185 @@
+"""Actors that tell people about their rupiah payments: receipts, and renewal reminders.
+
+They run on a queue of their own with a short time limit and a bounded retry budget, so a
+slow chat platform neither delays the gateway's webhook nor holds a thread that images need.
+Outside WhatsApp's 24-hour window a notice goes out as an approved template message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+import dramatiq
+
+from bot.chat import money
+from bot.messages import text
+from services.clock import utcnow
+from services.pay_links import pay_url
+from services.plans import get_plan
+from services.settings import Settings
+from services.topups import (
+    Receipt,
+    RenewalDue,
+    claim_receipt,
+    claim_renewals,
+    lost_receipts,
+    receipt_not_sent,
+    receipt_sent,
+)
+from workers.actors import Runtime
+from workers.delivery import Chat
+
+log = logging.getLogger(__name__)
+
+PAYMENTS_QUEUE = "payments"
+RECEIPT_ACTOR = "send_payment_receipt"
+UPKEEP_ACTOR = "payment_upkeep"
+NOTICE_TIME_LIMIT_MS = 60_000
+NOTICE_RETRIES = 6  # about an hour of backoff between 10 s and 15 min
+RECEIPT_CLAIM_STALE = timedelta(minutes=5)
+RECEIPT_GRACE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An approved WhatsApp template and the values of its body's {{1}}, {{2}}, ..."""
+
+    name: str
+    language: str
+    parameters: Sequence[str]
+
+
+@runtime_checkable
+class SendsNotices(Protocol):
+    """A channel that may reach a person outside a conversation (WhatsApp's templates)."""
+
+    async def send_notice(self, chat: Chat, message: str, template: Template) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentActors:
+    send_receipt: dramatiq.Actor[[str], None]
+    upkeep: dramatiq.Actor[[], None]
+
+
+def payment_actors(broker: dramatiq.Broker) -> PaymentActors:
+    """The payment actors declared on `broker` by `declare_payment_actors`."""
+    return PaymentActors(broker.get_actor(RECEIPT_ACTOR), broker.get_actor(UPKEEP_ACTOR))
+
+
+def _date(moment: datetime | None, settings: Settings) -> str:
+    return moment.astimezone(settings.zone).strftime("%d-%m-%Y") if moment else "-"
+
+
+def receipt_notice(receipt: Receipt, settings: Settings) -> tuple[str, Template]:
+    """The receipt's text, and the same facts for the WhatsApp template."""
+    language = receipt.language
+    values: dict[str, Any] = {
+        "amount": money(receipt.amount_rp, language),
+        "method": receipt.method or "-",
+        "credits": money(receipt.credits, language),
+        "balance": money(receipt.balance, language),
+        "order_id": receipt.order_id,
+    }
+    if receipt.plan is not None:
+        values["plan"] = receipt.plan.title()
+        values["ends"] = _date(receipt.plan_ends, settings)
+        body = text("pay.receipt.plan", language, **values)
+        what = text("pay.plan.line", language, plan=values["plan"], amount=values["amount"])
+    else:
+        body = text("pay.receipt.credits", language, **values)
+        what = text("pay.pack.line", language, amount=values["amount"], credits=values["credits"])
+    template = Template(
+        settings.whatsapp_template_receipt,
+        language,
+        [values["amount"], what, values["balance"], receipt.order_id],
+    )
+    return body, template
+
+
+def renewal_notice(due: RenewalDue, settings: Settings) -> tuple[str, Template]:
+    language = due.language
+    url = pay_url(
+        settings.public_base_url,
+        settings.payment_link_secret(),
+        due.account_id,
+        f"plan:{due.plan}",
+        due.channel,
+    )
+    plan = due.plan.title()
+    amount = money(get_plan(due.plan).price_rp, language)
+    ends = _date(due.plan_ends, settings)
+    body = text("pay.renewal", language, plan=plan, ends=ends, amount=amount, url=url)
+    return body, Template(settings.whatsapp_template_renewal, language, [plan, ends, url])
+
+
+async def send_notice(
+    runtime: Runtime, channel: str, chat: Chat, message: str, template: Template
+) -> None:
+    """Send on the order's channel; orders made over the HTTP API have no chat to tell."""
+    if channel == "api" or not chat:
+        return
+    delivery = runtime.channel(channel)
+    if isinstance(delivery, SendsNotices):
+        await delivery.send_notice(chat, message, template)
+    else:
+        await delivery.send_text(chat, message)
+
+
+def declare_payment_actors(
+    broker: dramatiq.Broker, runtime: Runtime, settings: Settings
+) -> PaymentActors:
+    """Declare the payment notice actors on `broker`, bound to this process's runtime."""
+
+    async def send_payment_receipt(order_id: str) -> None:
+        """Tell the person what they paid and what they got, once."""
+        receipt = await claim_receipt(
+            runtime.uow(), order_id, now=utcnow(), stale_after=RECEIPT_CLAIM_STALE
+        )
+        if receipt is None:
+            return
+        message, template = receipt_notice(receipt, settings)
+        try:
+            await send_notice(runtime, receipt.channel, receipt.chat, message, template)
+        except BaseException:
+            await receipt_not_sent(runtime.uow(), order_id)
+            raise
+        await receipt_sent(runtime.uow(), order_id, now=utcnow())
+
+    async def payment_upkeep() -> None:
+        """Send renewal links of plans ending soon, and receipts lost on the way."""
+        ahead = timedelta(days=settings.renewal_reminder_days)
+        for due in await claim_renewals(runtime.uow(), now=utcnow(), ahead=ahead):
+            message, template = renewal_notice(due, settings)
+            try:
+                await send_notice(runtime, due.channel, due.chat, message, template)
+            except Exception:
+                # Claimed once and tried once: a reminder is a courtesy, never a repeat.
+                log.warning("renewal reminder of account %s not sent", due.account_id)
+        for order_id in await lost_receipts(runtime.uow(), now=utcnow(), grace=RECEIPT_GRACE):
+            await asyncio.to_thread(actors.send_receipt.send, order_id)
+
+    actors = PaymentActors(
+        send_receipt=dramatiq.actor(
+            actor_name=RECEIPT_ACTOR,
+            queue_name=PAYMENTS_QUEUE,
+            broker=broker,
+            time_limit=NOTICE_TIME_LIMIT_MS,
+            max_retries=NOTICE_RETRIES,
+            min_backoff=10_000,
+            max_backoff=15 * 60_000,
+        )(send_payment_receipt),
+        upkeep=dramatiq.actor(
+            actor_name=UPKEEP_ACTOR,
+            queue_name=PAYMENTS_QUEUE,
+            broker=broker,
+            time_limit=10 * 60_000,
+            max_retries=0,
+        )(payment_upkeep),
+    )
+    return actors
