@@ -586,6 +586,15 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "Pesanan tidak ditemukan.",
         "en": "Order not found.",
     },
+    "pay.income.title": {
+        "id": "💳 Pemasukan rupiah per metode (setelah refund):",
+        "en": "💳 Rupiah income by method (after refunds):",
+    },
+    "pay.income.line": {
+        "id": "• {method}: {orders} pesanan, Rp {amount}",
+        "en": "• {method}: {orders} orders, Rp {amount}",
+    },
+    "pay.income.none": {"id": "• belum ada", "en": "• none yet"},
     "wa.pay.button": {"id": "Pilih paket kredit", "en": "Choose a pack"},
     "wa.pay.section": {"id": "Kredit dalam rupiah", "en": "Credits in rupiah"},
     "wa.pay.row": {"id": "QRIS, e-wallet, bank", "en": "QRIS, e-wallet, bank"},

@@ -8,7 +8,7 @@ from bot.chat import money
 from bot.messages import text
 from services.pay_links import pay_url
 from services.settings import Settings
-from services.topups import Catalog, Product, bonus_percent
+from services.topups import Catalog, MethodIncome, Product, bonus_percent
 
 # The prefix of list rows and buttons that stand for a rupiah product (`rp:pack:50000`).
 RUPIAH_ROW = "rp"
@@ -73,3 +73,21 @@ def offer_for(
         if offer.product.code == code:
             return offer
     return None
+
+
+def income_text(incomes: list[MethodIncome], language: str) -> str:
+    """Operators' view of rupiah income, one line per payment method."""
+    lines = [text("pay.income.title", language)]
+    lines.extend(
+        text(
+            "pay.income.line",
+            language,
+            method=income.method,
+            orders=income.orders,
+            amount=money(income.rupiah, language),
+        )
+        for income in incomes
+    )
+    if not incomes:
+        lines.append(text("pay.income.none", language))
+    return "\n".join(lines)

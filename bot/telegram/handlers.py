@@ -24,7 +24,7 @@ from bot.chat import (
     welcome_text,
 )
 from bot.messages import text
-from bot.rupiah_offers import pack_offers, plan_offers
+from bot.rupiah_offers import income_text, pack_offers, plan_offers
 from bot.telegram.context import BotContext
 from bot.telegram.delivery import is_not_modified
 from bot.telegram.keyboards import (
@@ -58,6 +58,7 @@ from services.plans import UnknownPlan
 from services.pricing import Tier
 from services.stats import account_stats
 from services.subscriptions import cancel, current_plan, subscribe
+from services.topups import income_by_method
 
 log = logging.getLogger(__name__)
 
@@ -444,12 +445,13 @@ async def operator_stats(update: Update, context: BotContext) -> None:
     settings = context.deps.settings
     metrics = await read_metrics(context.deps.uow())
     costs = EngineCosts({tier.value: float(settings.engine_cost_rp(tier)) for tier in Tier})
-    await _reply(
-        update,
-        operator_stats_text(
-            metrics, costs, account.language, credit_price_rp=settings.credit_price_rp
-        ),
+    report = operator_stats_text(
+        metrics, costs, account.language, credit_price_rp=settings.credit_price_rp
     )
+    if settings.payments_enabled:
+        incomes = await income_by_method(context.deps.uow())
+        report += "\n\n" + income_text(incomes, account.language)
+    await _reply(update, report)
 
 
 async def operator_grant(update: Update, context: BotContext) -> None:

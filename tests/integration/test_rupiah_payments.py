@@ -6,11 +6,22 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
 
+from bot.cli import cli
 from db.models import OrderStatus
 from services.gateway.base import InvalidNotification
 from services.gateway.registry import GatewayConfig, build_gateway
-from services.topups import Catalog, NotificationOutcome, Payments, get_order
+from services.topups import (
+    Catalog,
+    NotificationOutcome,
+    Payments,
+    claim_receipt,
+    claim_renewals,
+    get_order,
+    income_by_method,
+    receipt_not_sent,
+)
 from tests.fakes.midtrans_api import FakeMidtrans
 from tests.integration.helpers import NOON, new_account
 
@@ -206,3 +217,73 @@ async def test_paid_plan_link_starts_the_plan_and_refund_ends_it(payments, midtr
     )
     async with make_uow() as uow:
         assert await uow.subscriptions.active(account_id, NOON + timedelta(days=1)) is None
+
+
+async def _paid(payments, midtrans, make_uow, account_id, product, *, now=NOON, method="qris"):
+    order = await payments.open_order(
+        make_uow(), account_id, product, channel="telegram", chat={"chat_id": 5}, now=now
+    )
+    midtrans.pay(order.order_id, method)
+    await payments.handle_notification(
+        make_uow(), midtrans.notification(order.order_id), {}, now=now
+    )
+    return order.order_id
+
+
+async def test_bgbot_admin_payments_lists_orders_and_income_counts_by_method(
+    payments, midtrans, make_uow, database_url, monkeypatch
+):
+    account_id = await new_account(make_uow())
+    paid = await _paid(payments, midtrans, make_uow, account_id, "pack:50000", method="gopay")
+    await _paid(payments, midtrans, make_uow, account_id, "pack:100000", method="gopay")
+    await _paid(payments, midtrans, make_uow, account_id, "plan:pro", method="bank_transfer")
+    midtrans.refund(paid)
+    await payments.handle_notification(make_uow(), midtrans.notification(paid), {}, now=NOON)
+    incomes = await income_by_method(make_uow())
+    assert [(i.method, i.orders, i.rupiah) for i in incomes] == [
+        ("bank_transfer", 1, 299_000),
+        ("gopay", 2, 100_000),
+    ]
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["admin", "payments"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 3
+    assert any(paid in line and "refunded Rp 50,000 (500 credits)" in line for line in lines)
+
+
+async def test_receipt_is_claimed_once_and_released_for_a_retry(payments, midtrans, make_uow):
+    account_id = await new_account(make_uow(), credits=30)
+    order_id = await _paid(payments, midtrans, make_uow, account_id, "pack:250000")
+    receipt = await claim_receipt(make_uow(), order_id, now=NOON, stale_after=timedelta(minutes=5))
+    assert receipt is not None
+    assert (receipt.amount_rp, receipt.credits, receipt.balance) == (250_000, 2_750, 2_780)
+    assert (
+        await claim_receipt(make_uow(), order_id, now=NOON, stale_after=timedelta(minutes=5))
+        is None
+    )
+    await receipt_not_sent(make_uow(), order_id)
+    assert await claim_receipt(make_uow(), order_id, now=NOON, stale_after=timedelta(minutes=5))
+
+
+async def test_renewal_reminder_is_due_three_days_before_a_link_plan_ends_once(
+    payments, midtrans, make_uow
+):
+    account_id = await new_account(make_uow())
+    await _paid(payments, midtrans, make_uow, account_id, "plan:starter")
+    ahead = timedelta(days=3)
+    early = NOON + timedelta(days=26)
+    assert await claim_renewals(make_uow(), now=early, ahead=ahead) == []
+    due_at = NOON + timedelta(days=27, hours=1)
+    (due,) = await claim_renewals(make_uow(), now=due_at, ahead=ahead)
+    assert (due.account_id, due.plan, due.plan_ends) == (
+        account_id,
+        "starter",
+        NOON + timedelta(days=30),
+    )
+    assert await claim_renewals(make_uow(), now=due_at, ahead=ahead) == []
+    # A renewal paid early extends the plan; its own reminder comes before the new end.
+    await _paid(payments, midtrans, make_uow, account_id, "plan:starter", now=due_at)
+    assert await claim_renewals(make_uow(), now=due_at, ahead=ahead) == []
+    (again,) = await claim_renewals(make_uow(), now=NOON + timedelta(days=58), ahead=ahead)
+    assert again.plan_ends == NOON + timedelta(days=60)
