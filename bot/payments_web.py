@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import dramatiq
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.chat import money
 from bot.http_api import ACCOUNT_ID, ApiError
@@ -104,9 +106,9 @@ async def receive_notification(request: web.Request) -> web.Response:
     if outcome is NotificationOutcome.PAID:
         try:
             await context.queue_receipt(order_id)
-        except Exception:
+        except (RedisConnectionError, dramatiq.errors.BrokerConnectionError):
             # The money is recorded; the periodic payment upkeep sends receipts lost here.
-            log.exception("receipt of order %s not queued", order_id)
+            log.warning("receipt of order %s not queued; the upkeep will send it", order_id)
     return web.json_response({"status": outcome.value})
 
 

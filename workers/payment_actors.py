@@ -32,7 +32,7 @@ from services.topups import (
     receipt_sent,
 )
 from workers.actors import Runtime
-from workers.delivery import Chat
+from workers.delivery import Chat, DeliveryError, UnknownChannel
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +158,11 @@ def declare_payment_actors(
             message, template = renewal_notice(due, settings)
             try:
                 await send_notice(runtime, due.channel, due.chat, message, template)
-            except Exception:
+            except (DeliveryError, UnknownChannel):
                 # Claimed once and tried once: a reminder is a courtesy, never a repeat.
-                log.warning("renewal reminder of account %s not sent", due.account_id)
+                log.warning(
+                    "renewal reminder of account %s not sent", due.account_id, exc_info=True
+                )
         for order_id in await lost_receipts(runtime.uow(), now=utcnow(), grace=RECEIPT_GRACE):
             await asyncio.to_thread(actors.send_receipt.send, order_id)
 

@@ -10,17 +10,19 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from db.models import OrderStatus
-from services.gateway.base import InvalidNotification
-from services.gateway.registry import GatewayConfig, build_gateway
+from services.gateway.base import GatewayError, InvalidNotification
+from services.gateway.registry import GatewayConfig, UnknownGateway, build_gateway
 from services.topups import (
     Catalog,
     NotificationOutcome,
     Payments,
+    PaymentsUnavailable,
     claim_receipt,
     claim_renewals,
     get_order,
     income_by_method,
     receipt_not_sent,
+    recent_orders,
 )
 from tests.fakes.midtrans_api import FakeMidtrans
 from tests.integration.helpers import NOON, new_account
@@ -287,3 +289,33 @@ async def test_renewal_reminder_is_due_three_days_before_a_link_plan_ends_once(
     assert await claim_renewals(make_uow(), now=due_at, ahead=ahead) == []
     (again,) = await claim_renewals(make_uow(), now=NOON + timedelta(days=58), ahead=ahead)
     assert again.plan_ends == NOON + timedelta(days=60)
+
+
+async def test_gateway_down_refuses_clearly_and_keeps_nothing_open(make_uow):
+    # A port nobody listens on: the client's own timeout and connection errors, translated.
+    gateway = build_gateway(
+        "midtrans",
+        GatewayConfig(
+            server_key=SERVER_KEY,
+            production=False,
+            api_url="http://127.0.0.1:9",
+            checkout_url="http://127.0.0.1:9/snap/v1",
+            timeout_seconds=2,
+        ),
+    )
+    service = Payments(gateway, Catalog(PACKS), link_ttl=timedelta(hours=24))
+    try:
+        account_id = await new_account(make_uow())
+        with pytest.raises(PaymentsUnavailable):
+            await _open(service, make_uow, account_id)
+        (order,) = await recent_orders(make_uow())
+        assert order.status == OrderStatus.FAILED
+        with pytest.raises(GatewayError):
+            await service.reconcile(make_uow(), order.order_id, now=NOON)
+    finally:
+        service.close()
+
+
+def test_an_unknown_gateway_name_fails_loudly():
+    with pytest.raises(UnknownGateway, match="midtrans"):
+        build_gateway("paypal", GatewayConfig("k", False, None, None, 1))
