@@ -45,6 +45,20 @@ RECEIPT_CLAIM_STALE = timedelta(minutes=5)
 RECEIPT_GRACE = timedelta(minutes=10)
 
 
+# Midtrans's payment_type codes as people know the methods.
+METHOD_NAMES = {
+    "qris": "QRIS",
+    "other_qris": "QRIS",
+    "gopay": "GoPay",
+    "shopeepay": "ShopeePay",
+    "bank_transfer": "virtual account",
+    "echannel": "Mandiri Bill",
+    "permata": "Permata VA",
+    "cstore": "Indomaret/Alfamart",
+    "credit_card": "card",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Template:
     """An approved WhatsApp template and the values of its body's {{1}}, {{2}}, ..."""
@@ -81,7 +95,7 @@ def receipt_notice(receipt: Receipt, settings: Settings) -> tuple[str, Template]
     language = receipt.language
     values: dict[str, Any] = {
         "amount": money(receipt.amount_rp, language),
-        "method": receipt.method or "-",
+        "method": METHOD_NAMES.get(receipt.method, receipt.method or "-"),
         "credits": money(receipt.credits, language),
         "balance": money(receipt.balance, language),
         "order_id": receipt.order_id,
