@@ -586,6 +586,27 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "Pesanan tidak ditemukan.",
         "en": "Order not found.",
     },
+    "remind.low_balance": {
+        "id": "💳 Saldo Anda tinggal {balance} kredit. Isi ulang: {how}",
+        "en": "💳 Your balance is down to {balance} credits. Top up: {how}",
+    },
+    "remind.plan_ending": {
+        "id": "📅 Paket {plan} Anda berakhir {ends}. Perpanjang: {how}",
+        "en": "📅 Your {plan} plan ends on {ends}. Renew: {how}",
+    },
+    "remind.results_expiring": {
+        "id": "🗑 Hasil batch #{batch} akan dihapus {ends}. Unduh sebelum itu ({how}).",
+        "en": "🗑 The results of batch #{batch} will be deleted on {ends}. Download them before "
+        "then ({how}).",
+    },
+    "remind.off_hint": {
+        "id": "Matikan pengingat: {how}",
+        "en": "Turn reminders off: {how}",
+    },
+    "remind.toggle_on": {"id": "🔔 Pengingat: aktif", "en": "🔔 Reminders: on"},
+    "remind.toggle_off": {"id": "🔕 Pengingat: mati", "en": "🔕 Reminders: off"},
+    "remind.now_on": {"id": "🔔 Pengingat aktif.", "en": "🔔 Reminders are on."},
+    "remind.now_off": {"id": "🔕 Pengingat dimatikan.", "en": "🔕 Reminders are off."},
     "pay.income.title": {
         "id": "💳 Pemasukan rupiah per metode (setelah refund):",
         "en": "💳 Rupiah income by method (after refunds):",

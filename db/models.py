@@ -345,3 +345,26 @@ class PaymentOrder(Base):
     notice_sent_at: Mapped[datetime | None]
     renewal_sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class ReminderPreference(Base):
+    """A person's choice about reminders; no row means reminders are on."""
+
+    __tablename__ = "reminder_preferences"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime]
+
+
+class ReminderSent(Base):
+    """One reminder about one subject, so that it is sent once (its unique key claims it)."""
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (UniqueConstraint("account_id", "kind", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]

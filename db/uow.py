@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import SessionFactory
 from db.payment_orders import PaymentOrderRepository
+from db.reminder_repository import ReminderRepository
 from db.repositories import (
     AccountLinkRepository,
     AccountRepository,
@@ -46,6 +47,7 @@ class UnitOfWork:
     account_links: AccountLinkRepository
     whatsapp: WhatsAppRepository
     orders: PaymentOrderRepository
+    reminders: ReminderRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -67,6 +69,7 @@ class UnitOfWork:
         self.account_links = AccountLinkRepository(self.session)
         self.whatsapp = WhatsAppRepository(self.session)
         self.orders = PaymentOrderRepository(self.session)
+        self.reminders = ReminderRepository(self.session)
         return self
 
     async def __aexit__(

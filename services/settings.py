@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Approved WhatsApp message templates for notices outside the 24-hour window.
     whatsapp_template_receipt: str = "payment_receipt"
     whatsapp_template_renewal: str = "plan_renewal"
+    # Reminders (each once; a person turns them off in /settings): a balance under this after
+    # a batch, a plan ending within RENEWAL_REMINDER_DAYS, results deleted within a day.
+    low_balance_credits: int = Field(default=25, ge=0)
 
     # Storage and queue
     data_dir: Path = Path("data")

@@ -126,7 +126,7 @@ def schedule_maintenance(actors: Actors, settings: Settings) -> AsyncIOScheduler
     scheduler.add_job(
         send, "interval", args=[actors.clean_up], seconds=settings.cleanup_interval_seconds
     )
-    if settings.payments_enabled:
-        upkeep = payment_actors(actors.sweep.broker).upkeep
-        scheduler.add_job(send, "interval", args=[upkeep], seconds=settings.sweep_interval_seconds)
+    # Reminders always; with a payment gateway also renewal links and lost receipts.
+    upkeep = payment_actors(actors.sweep.broker).upkeep
+    scheduler.add_job(send, "interval", args=[upkeep], seconds=5 * settings.sweep_interval_seconds)
     return scheduler

@@ -21,6 +21,7 @@ from bot.messages import text
 from services.clock import utcnow
 from services.pay_links import pay_url
 from services.plans import get_plan
+from services.reminders import Reminder, ReminderRules, claim_due_reminders
 from services.settings import Settings
 from services.topups import (
     Receipt,
@@ -31,6 +32,7 @@ from services.topups import (
     receipt_not_sent,
     receipt_sent,
 )
+from services.whatsapp import window_open
 from workers.actors import Runtime
 from workers.delivery import Chat, DeliveryError, UnknownChannel
 
@@ -166,7 +168,16 @@ def declare_payment_actors(
         await receipt_sent(runtime.uow(), order_id, now=utcnow())
 
     async def payment_upkeep() -> None:
-        """Send renewal links of plans ending soon, and receipts lost on the way."""
+        """Send renewal links of plans ending soon, receipts lost on the way, and reminders."""
+        await send_reminders(
+            runtime,
+            settings,
+            skip_sources=frozenset({settings.payment_gateway})
+            if settings.payments_enabled
+            else frozenset(),
+        )
+        if not settings.payments_enabled:
+            return
         ahead = timedelta(days=settings.renewal_reminder_days)
         for due in await claim_renewals(runtime.uow(), now=utcnow(), ahead=ahead):
             message, template = renewal_notice(due, settings)
@@ -199,3 +210,74 @@ def declare_payment_actors(
         )(payment_upkeep),
     )
     return actors
+
+
+# How each channel says "do this": a command on Telegram, a word on WhatsApp.
+_HOW = {
+    "telegram": {
+        "low_balance": "/buy",
+        "plan_ending": "/subscribe",
+        "results_expiring": "/history",
+        "off": "/settings",
+    },
+    "whatsapp": {
+        "low_balance": "*beli*",
+        "plan_ending": "*subscribe*",
+        "results_expiring": "📥",
+        "off": "*pengingat mati*",
+    },
+}
+
+
+def reminder_text(reminder: Reminder, settings: Settings) -> str:
+    language = reminder.language
+    how = _HOW.get(reminder.channel, _HOW["telegram"])
+    values = reminder.values
+    if reminder.kind == "low_balance":
+        body = text(
+            "remind.low_balance",
+            language,
+            balance=money(int(values["balance"]), language),
+            how=how["low_balance"],
+        )
+    elif reminder.kind == "plan_ending":
+        body = text(
+            "remind.plan_ending",
+            language,
+            plan=str(values["plan"]).title(),
+            ends=_date(values["ends"], settings),
+            how=how["plan_ending"],
+        )
+    else:
+        body = text(
+            "remind.results_expiring",
+            language,
+            batch=values["batch_id"],
+            ends=_date(values["deleted_at"], settings),
+            how=how["results_expiring"],
+        )
+    return f"{body}\n{text('remind.off_hint', language, how=how['off'])}"
+
+
+async def send_reminders(
+    runtime: Runtime, settings: Settings, *, skip_sources: frozenset[str]
+) -> None:
+    """Send the reminders due now, each once; on WhatsApp only inside the 24-hour window
+    (a reminder is not worth a template message, and never worth holding for days)."""
+    rules = ReminderRules(
+        low_balance_credits=settings.low_balance_credits,
+        plan_ahead=timedelta(days=settings.renewal_reminder_days),
+        retention=timedelta(days=settings.retention_days),
+        skip_plan_sources=skip_sources,
+    )
+    for reminder in await claim_due_reminders(runtime.uow(), rules, now=utcnow()):
+        if reminder.channel == "whatsapp" and not await window_open(
+            runtime.uow(), str(reminder.chat["number"]), now=utcnow()
+        ):
+            continue
+        try:
+            await runtime.channel(reminder.channel).send_text(
+                reminder.chat, reminder_text(reminder, settings)
+            )
+        except (DeliveryError, UnknownChannel):
+            log.warning("%s reminder of account %s not sent", reminder.kind, reminder.account_id)

@@ -35,7 +35,13 @@ from bot.telegram.keyboards import (
     plans_keyboard,
     settings_keyboard,
 )
-from bot.telegram.rupiah import CHANNEL, with_rupiah_buttons, with_rupiah_text
+from bot.telegram.rupiah import (
+    CHANNEL,
+    REMINDERS,
+    with_reminder_toggle,
+    with_rupiah_buttons,
+    with_rupiah_text,
+)
 from bot.telegram.session import person, register
 from bot.telegram.stars import PROVIDER, plan_prices, product_for, send_product_invoice
 from db.models import Account
@@ -56,6 +62,7 @@ from services.metrics import read_metrics
 from services.payments import find_refundable, record_refund, subscription_charge_id
 from services.plans import UnknownPlan
 from services.pricing import Tier
+from services.reminders import reminders_enabled, set_reminders
 from services.stats import account_stats
 from services.subscriptions import cancel, current_plan, subscribe
 from services.topups import income_by_method
@@ -184,10 +191,13 @@ async def show_settings(update: Update, context: BotContext) -> None:
             await _reply(update, error_text(error, language))
             return
         await set_output_options(context.deps.uow(), account.id, options.to_dict())
+    reminders = await reminders_enabled(context.deps.uow(), account.id)
     await _reply(
         update,
         settings_text(options, language),
-        reply_markup=settings_keyboard(options, language),
+        reply_markup=with_reminder_toggle(
+            settings_keyboard(options, language), reminders, language
+        ),
     )
 
 
@@ -360,6 +370,9 @@ async def change_setting(update: Update, context: BotContext) -> None:
     language = account.language
     options = _options(await get_output_options(context.deps.uow(), account.id))
     _, name, *value = query.data.split(":")
+    reminders = await reminders_enabled(context.deps.uow(), account.id)
+    if name == REMINDERS:
+        reminders = await set_reminders(context.deps.uow(), account.id, not reminders, now=utcnow())
     try:
         if name == "bg":
             background = None if value == ["none"] else value[0]
@@ -383,7 +396,10 @@ async def change_setting(update: Update, context: BotContext) -> None:
     await query.answer()
     try:
         await query.edit_message_text(
-            settings_text(options, language), reply_markup=settings_keyboard(options, language)
+            settings_text(options, language),
+            reply_markup=with_reminder_toggle(
+                settings_keyboard(options, language), reminders, language
+            ),
         )
     except BadRequest as error:
         if not is_not_modified(error):

@@ -1,4 +1,5 @@
-"""Rupiah offers beside the Stars ones: URL buttons to the service's pay links."""
+"""Rupiah offers beside the Stars ones (URL buttons to the service's pay links), and the
+reminders switch under the output settings."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from bot.messages import text
 from bot.rupiah_offers import Offer
 
 CHANNEL = "telegram"
+REMINDERS = "reminders"  # the settings button `set:reminders` turns reminders on or off
 
 
 def with_rupiah_text(body: str, offers: Sequence[Offer], title_key: str, language: str) -> str:
@@ -25,4 +27,14 @@ def with_rupiah_buttons(
     """The Stars keyboard with one URL button per rupiah offer under it."""
     rows = [list(row) for row in keyboard.inline_keyboard]
     rows.extend([InlineKeyboardButton(f"💳 {offer.label}", url=offer.url)] for offer in offers)
+    return InlineKeyboardMarkup(rows)
+
+
+def with_reminder_toggle(
+    keyboard: InlineKeyboardMarkup, enabled: bool, language: str
+) -> InlineKeyboardMarkup:
+    """The settings keyboard with the reminders switch as its last row."""
+    label = text("remind.toggle_on" if enabled else "remind.toggle_off", language)
+    rows = [list(row) for row in keyboard.inline_keyboard]
+    rows.append([InlineKeyboardButton(label, callback_data=f"set:{REMINDERS}")])
     return InlineKeyboardMarkup(rows)

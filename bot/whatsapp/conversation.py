@@ -28,6 +28,7 @@ from services.clock import utcnow
 from services.errors import CannotAfford, ServiceError
 from services.plans import PLANS, PlanCode, UnknownPlan
 from services.pricing import Tier
+from services.reminders import set_reminders
 from services.settings import Settings
 from services.stats import account_stats
 from services.subscriptions import buy_plan_with_credits, cancel, current_plan, plan_price_credits
@@ -58,6 +59,8 @@ COMMANDS = {
     "buy": "buy",
     "beli": "buy",
     "topup": "buy",
+    "pengingat": "reminders",
+    "reminders": "reminders",
 }
 
 Submit = Callable[[AcceptedBatch], Awaitable[bool]]
@@ -219,6 +222,12 @@ class Conversation:
         elif command == "buy":
             await self._offer_packs(inbound.number, account)
             return
+        elif command == "reminders":
+            # "pengingat mati" / "reminders off" turns them off; "on"/"aktif" back on.
+            wanted = inbound.text.lower().split()[1:2]
+            enabled = not wanted or wanted[0] not in ("off", "mati", "stop")
+            await set_reminders(self.uow(), account.id, enabled, now=utcnow())
+            reply = text("remind.now_on" if enabled else "remind.now_off", language)
         elif command == "link":
             code = await issue_link_code(self.uow(), account.id, now=utcnow())
             reply = text("wa.link.code", language, code=code)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
+from bot.app import BROKER
+from db.models import ReminderSent
+from services.clock import utcnow
 from tests.fakes.midtrans_api import FakeMidtrans
-from tests.telegram.conftest import Harness, running_bot
+from tests.integration.test_reminders import _delivered_batch
+from tests.telegram.conftest import Harness, button, running_bot
 from tests.telegram.test_payments_and_commands import _text_containing
+from workers.payment_actors import payment_actors
 
 SERVER_KEY = "SB-Mid-server-telegram-tests"
 NOTIFY = "/payments/midtrans/notification"
@@ -78,3 +85,43 @@ async def test_subscribe_offers_rupiah_plans(telegram: Harness):
     )
     labels = [b["text"] for b in plans[0].buttons() if "url" in b]
     assert labels == ["💳 Paket Starter: Rp 99.000 / 30 hari", "💳 Paket Pro: Rp 299.000 / 30 hari"]
+
+
+async def test_settings_switch_turns_reminders_off_and_the_upkeep_sends_them_otherwise(
+    telegram: Harness,
+):
+    api = telegram.api
+    sari = telegram.person()
+    ana = telegram.person(5002)
+    for person in (sari, ana):
+        api.push(person.command("/start"))
+        await _text_containing(telegram, person.user_id, "")
+    # Given Ana turns reminders off in /settings
+    api.push(ana.command("/settings"))
+    shown = await api.wait_for(
+        lambda: [m for m in api.sent_to(ana.user_id) if m.buttons()], what="the settings"
+    )
+    telegram.tap(ana, shown[-1], button(shown[-1], "set:reminders"))
+    await api.wait_for(
+        lambda: [
+            m
+            for m in api.sent_to(ana.user_id)
+            if any("Pengingat: mati" in b["text"] for b in m.buttons())
+        ],
+        what="the switch showing off",
+    )
+    # When both run low after a batch and the upkeep runs
+    for person in (sari, ana):
+        async with telegram.uow() as uow:
+            account = await uow.accounts.by_telegram_id(person.user_id)
+            assert account is not None
+        await _delivered_batch(telegram.uow, account.id, 3, at=utcnow())
+    await asyncio.to_thread(payment_actors(telegram.client.app[BROKER]).upkeep.send)
+    # Then only Sari is reminded
+    reminder = await _text_containing(telegram, sari.user_id, "Saldo Anda tinggal")
+    assert "/buy" in reminder and "/settings" in reminder
+    assert not [m for m in api.sent_to(ana.user_id) if "Saldo Anda tinggal" in (m.text or "")]
+    async with telegram.uow() as uow:  # claimed (and so sent) for Sari alone
+        claimed = (await uow.session.execute(select(ReminderSent.account_id))).scalars().all()
+        sari_account = await uow.accounts.by_telegram_id(sari.user_id)
+        assert sari_account is not None and claimed == [sari_account.id]

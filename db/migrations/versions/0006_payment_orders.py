@@ -1,4 +1,4 @@
-"""Rupiah payment orders: payment links for credit packs and plans, and what became of them
+"""Rupiah payment orders (payment links for packs and plans), and reminders sent once
 
 Revision ID: 0006
 Revises: 0002
@@ -53,8 +53,33 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_payment_orders_account_id'), ['account_id'], unique=False)
         batch_op.create_index('ix_payment_orders_status_created_at', ['status', 'created_at'], unique=False)
 
+    op.create_table('reminder_preferences',
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_reminder_preferences_account_id_accounts')),
+    sa.PrimaryKeyConstraint('account_id', name=op.f('pk_reminder_preferences'))
+    )
+    op.create_table('reminders_sent',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('subject', sa.String(length=64), nullable=False),
+    sa.Column('sent_at', db.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_reminders_sent_account_id_accounts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminders_sent')),
+    sa.UniqueConstraint('account_id', 'kind', 'subject', name=op.f('uq_reminders_sent_account_id'))
+    )
+    with op.batch_alter_table('reminders_sent', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reminders_sent_account_id'), ['account_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('reminders_sent', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reminders_sent_account_id'))
+
+    op.drop_table('reminders_sent')
+    op.drop_table('reminder_preferences')
     with op.batch_alter_table('payment_orders', schema=None) as batch_op:
         batch_op.drop_index('ix_payment_orders_status_created_at')
         batch_op.drop_index(batch_op.f('ix_payment_orders_account_id'))
