@@ -109,11 +109,11 @@ class PaymentOrderRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def unsent_notices(self, paid_before: datetime) -> Sequence[str]:
-        """Paid orders whose receipt has not gone out since `paid_before`: lost on the way."""
+    async def unsent_notices(self, paid_after: datetime, paid_before: datetime) -> Sequence[str]:
+        """Orders paid between the two times whose receipt has not gone out: lost on the way."""
         result = await self.session.execute(
             select(PaymentOrder.id).where(
-                PaymentOrder.paid_at.is_not(None),
+                PaymentOrder.paid_at > paid_after,
                 PaymentOrder.paid_at < paid_before,
                 PaymentOrder.notice_sent_at.is_(None),
             )

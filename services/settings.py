@@ -69,7 +69,7 @@ class Settings(BaseSettings):
         default_factory=lambda: {50_000: 500, 100_000: 1_050, 250_000: 2_750}
     )
     payment_link_hours: int = Field(default=24, gt=0, le=24 * 30)
-    payment_timeout_seconds: float = Field(default=15.0, gt=0)
+    payment_timeout_seconds: float = Field(default=10.0, gt=0)
     renewal_reminder_days: int = Field(default=3, gt=0)
     # Approved WhatsApp message templates for notices outside the 24-hour window.
     whatsapp_template_receipt: str = "payment_receipt"

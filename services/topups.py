@@ -566,10 +566,13 @@ async def receipt_not_sent(uow: UnitOfWork, order_id: str) -> None:
         await uow.commit()
 
 
-async def lost_receipts(uow: UnitOfWork, *, now: datetime, grace: timedelta) -> list[str]:
-    """Paid orders whose receipt has not gone out within `grace`."""
+async def lost_receipts(
+    uow: UnitOfWork, *, now: datetime, grace: timedelta, give_up_after: timedelta
+) -> list[str]:
+    """Paid orders whose receipt has not gone out within `grace`; after `give_up_after` (a
+    person who blocked the bot, say) they are no longer tried."""
     async with uow:
-        return list(await uow.orders.unsent_notices(now - grace))
+        return list(await uow.orders.unsent_notices(now - give_up_after, now - grace))
 
 
 @dataclass(frozen=True, slots=True)

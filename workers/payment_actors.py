@@ -45,6 +45,7 @@ NOTICE_TIME_LIMIT_MS = 60_000
 NOTICE_RETRIES = 6  # about an hour of backoff between 10 s and 15 min
 RECEIPT_CLAIM_STALE = timedelta(minutes=5)
 RECEIPT_GRACE = timedelta(minutes=10)
+RECEIPT_GIVE_UP = timedelta(days=1)
 
 
 # Midtrans's payment_type codes as people know the methods.
@@ -188,7 +189,10 @@ def declare_payment_actors(
                 log.warning(
                     "renewal reminder of account %s not sent", due.account_id, exc_info=True
                 )
-        for order_id in await lost_receipts(runtime.uow(), now=utcnow(), grace=RECEIPT_GRACE):
+        lost = await lost_receipts(
+            runtime.uow(), now=utcnow(), grace=RECEIPT_GRACE, give_up_after=RECEIPT_GIVE_UP
+        )
+        for order_id in lost:
             await asyncio.to_thread(actors.send_receipt.send, order_id)
 
     actors = PaymentActors(

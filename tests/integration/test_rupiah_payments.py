@@ -21,7 +21,9 @@ from services.topups import (
     claim_renewals,
     get_order,
     income_by_method,
+    lost_receipts,
     receipt_not_sent,
+    receipt_sent,
     recent_orders,
 )
 from tests.fakes.midtrans_api import FakeMidtrans
@@ -319,3 +321,14 @@ async def test_gateway_down_refuses_clearly_and_keeps_nothing_open(make_uow):
 def test_an_unknown_gateway_name_fails_loudly():
     with pytest.raises(UnknownGateway, match="midtrans"):
         build_gateway("paypal", GatewayConfig("k", False, None, None, 1))
+
+
+async def test_a_receipt_lost_on_the_way_is_found_for_a_day(payments, midtrans, make_uow):
+    account_id = await new_account(make_uow())
+    order_id = await _paid(payments, midtrans, make_uow, account_id, "pack:50000")
+    rules = {"grace": timedelta(minutes=10), "give_up_after": timedelta(days=1)}
+    assert await lost_receipts(make_uow(), now=NOON + timedelta(minutes=5), **rules) == []
+    assert await lost_receipts(make_uow(), now=NOON + timedelta(minutes=11), **rules) == [order_id]
+    assert await lost_receipts(make_uow(), now=NOON + timedelta(days=2), **rules) == []
+    await receipt_sent(make_uow(), order_id, now=NOON)
+    assert await lost_receipts(make_uow(), now=NOON + timedelta(minutes=11), **rules) == []
