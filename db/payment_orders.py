@@ -120,6 +120,16 @@ class PaymentOrderRepository:
         )
         return result.scalars().all()
 
+    async def expire_pending(self, before: datetime) -> int:
+        """Close pending orders whose payment page closed before `before`."""
+        result = await self.session.execute(
+            update(PaymentOrder)
+            .where(PaymentOrder.status == OrderStatus.PENDING, PaymentOrder.expires_at < before)
+            .values(status=OrderStatus.EXPIRED)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def claim_renewal(self, order_id: str, now: datetime) -> bool:
         result = await self.session.execute(
             update(PaymentOrder)

@@ -566,6 +566,16 @@ async def receipt_not_sent(uow: UnitOfWork, order_id: str) -> None:
         await uow.commit()
 
 
+async def expire_unused_orders(uow: UnitOfWork, *, now: datetime) -> int:
+    """Close orders whose payment page closed an hour ago without a word from the gateway
+    (nobody chose a method, so it sends none). A late payment still counts: an expired order
+    is paid like a pending one when the gateway says so."""
+    async with uow:
+        closed = await uow.orders.expire_pending(now - timedelta(hours=1))
+        await uow.commit()
+    return closed
+
+
 async def lost_receipts(
     uow: UnitOfWork, *, now: datetime, grace: timedelta, give_up_after: timedelta
 ) -> list[str]:

@@ -28,6 +28,7 @@ from services.topups import (
     RenewalDue,
     claim_receipt,
     claim_renewals,
+    expire_unused_orders,
     lost_receipts,
     receipt_not_sent,
     receipt_sent,
@@ -179,6 +180,7 @@ def declare_payment_actors(
         )
         if not settings.payments_enabled:
             return
+        await expire_unused_orders(runtime.uow(), now=utcnow())
         ahead = timedelta(days=settings.renewal_reminder_days)
         for due in await claim_renewals(runtime.uow(), now=utcnow(), ahead=ahead):
             message, template = renewal_notice(due, settings)

@@ -19,6 +19,7 @@ from services.topups import (
     PaymentsUnavailable,
     claim_receipt,
     claim_renewals,
+    expire_unused_orders,
     get_order,
     income_by_method,
     lost_receipts,
@@ -332,3 +333,19 @@ async def test_a_receipt_lost_on_the_way_is_found_for_a_day(payments, midtrans, 
     assert await lost_receipts(make_uow(), now=NOON + timedelta(days=2), **rules) == []
     await receipt_sent(make_uow(), order_id, now=NOON)
     assert await lost_receipts(make_uow(), now=NOON + timedelta(minutes=11), **rules) == []
+
+
+async def test_an_unused_page_is_closed_after_it_expires_and_a_late_payment_still_counts(
+    payments, midtrans, make_uow
+):
+    account_id = await new_account(make_uow())
+    order = await _open(payments, make_uow, account_id, "pack:50000")
+    assert await expire_unused_orders(make_uow(), now=NOON + timedelta(hours=24)) == 0
+    assert await expire_unused_orders(make_uow(), now=NOON + timedelta(hours=26)) == 1
+    assert (await get_order(make_uow(), account_id, order.order_id)).status == "expired"
+    midtrans.pay(order.order_id)
+    outcome = await payments.handle_notification(
+        make_uow(), midtrans.notification(order.order_id), {}, now=NOON + timedelta(hours=26)
+    )
+    assert outcome[1] is NotificationOutcome.PAID
+    assert await _balance(make_uow, account_id) == 500
