@@ -391,6 +391,28 @@ async def _apply_paid(
     return NotificationOutcome.PAID if moved else NotificationOutcome.NO_CHANGE
 
 
+def credits_to_take_back(
+    *,
+    credits: int,
+    amount_rp: int,
+    refunded_rp: int,
+    full: bool,
+    taken_before: int,
+    short_before: int,
+    balance: int,
+) -> tuple[int, int]:
+    """Credits a refund takes back now, and those it cannot because they were spent.
+
+    A pack gives back credits in proportion to the rupiah refunded so far (rounded down, all
+    of them for a full refund), less what earlier refunds of the order took or found spent;
+    the balance never goes below zero.
+    """
+    owed = credits if full else credits * min(refunded_rp, amount_rp) // amount_rp
+    wanted = max(0, owed - taken_before - short_before)
+    taken = min(wanted, max(balance, 0))
+    return taken, wanted - taken
+
+
 async def _apply_refund(
     uow: UnitOfWork, order: PaymentOrder, status: GatewayStatus, *, now: datetime
 ) -> NotificationOutcome:
@@ -417,14 +439,18 @@ async def _apply_refund(
             )
             await uow.commit()
         return NotificationOutcome.REFUNDED if moved else NotificationOutcome.NO_CHANGE
-    # Credits back in proportion to the rupiah refunded so far, less what earlier refunds of
-    # this order took or found spent.
-    owed = order.credits if full else order.credits * refunded_rp // order.amount_rp
-    wanted = owed - order.refunded_credits - order.refund_shortfall
     try:
         async with uow:
             balance = (await existing_account(uow, order.account_id)).balance
-            taken = max(0, min(wanted, balance))
+            taken, short = credits_to_take_back(
+                credits=order.credits,
+                amount_rp=order.amount_rp,
+                refunded_rp=refunded_rp,
+                full=full,
+                taken_before=order.refunded_credits,
+                short_before=order.refund_shortfall,
+                balance=balance,
+            )
             if taken:
                 await uow.ledger.apply(
                     account_id=order.account_id,
@@ -441,7 +467,7 @@ async def _apply_refund(
                 refunded_rp_was=order.refunded_amount_rp,
                 refunded_amount_rp=refunded_rp,
                 refunded_credits=order.refunded_credits + taken,
-                refund_shortfall=order.refund_shortfall + max(0, wanted - taken),
+                refund_shortfall=order.refund_shortfall + short,
                 refunded_at=now,
                 gateway_status=status.raw_status,
             )
