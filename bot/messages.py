@@ -616,6 +616,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "en": "• {method}: {orders} orders, Rp {amount}",
     },
     "pay.income.none": {"id": "• belum ada", "en": "• none yet"},
+    "wa.topup_rupiah": {
+        "id": "Ketik *beli* untuk isi kredit (QRIS, e-wallet, virtual account), "
+        "atau berlangganan dengan *subscribe*.",
+        "en": "Type *buy* to top up (QRIS, e-wallet, bank virtual account), "
+        "or subscribe with *subscribe*.",
+    },
     "wa.pay.button": {"id": "Pilih paket kredit", "en": "Choose a pack"},
     "wa.pay.section": {"id": "Kredit dalam rupiah", "en": "Credits in rupiah"},
     "wa.pay.row": {"id": "QRIS, e-wallet, bank", "en": "QRIS, e-wallet, bank"},

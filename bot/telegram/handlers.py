@@ -290,7 +290,10 @@ async def choose_tier(update: Update, context: BotContext) -> None:
         # The quote stays open: after a top-up the same button works.
         await message.reply_text(
             refusal_text,
-            reply_markup=packs_keyboard(deps.settings.stars_credit_packs, language),
+            reply_markup=with_rupiah_buttons(
+                packs_keyboard(deps.settings.stars_credit_packs, language),
+                pack_offers(deps.settings, account.id, CHANNEL, language),
+            ),
         )
         return
     except QuoteAlreadyUsed as error:

@@ -81,7 +81,7 @@ class Arrival:
     compressed: bool  # sent as a photo, which WhatsApp recompresses, rather than a document
 
 
-def error_text(error: BaseException, language: str) -> str:
+def error_text(error: BaseException, language: str, *, rupiah: bool = False) -> str:
     """The shared refusal texts, with WhatsApp's own way to top up (there is no /buy here)."""
     if not isinstance(error, CannotAfford):
         return chat.error_text(error, language)
@@ -97,7 +97,7 @@ def error_text(error: BaseException, language: str) -> str:
     ]
     if not decision.tier_in_plan:
         lines.append(text("chat.cannot_afford.not_in_plan", language))
-    lines.append(text("wa.topup", language))
+    lines.append(text("wa.topup_rupiah" if rupiah else "wa.topup", language))
     return "\n".join(lines)
 
 
@@ -154,7 +154,10 @@ class Conversation:
         try:
             await self._dispatch(inbound, account)
         except (ServiceError, UnknownPlan) as error:
-            await self.say(inbound.number, error_text(error, account.language))
+            await self.say(
+                inbound.number,
+                error_text(error, account.language, rupiah=self.settings.payments_enabled),
+            )
 
     async def _send_held(self, number: str) -> None:
         """Send what was held while the 24-hour window was closed; it is open again now."""
@@ -401,7 +404,9 @@ class Conversation:
                 now=utcnow(),
             )
         except ServiceError as error:
-            await self.say(number, error_text(error, language))
+            await self.say(
+                number, error_text(error, language, rupiah=self.settings.payments_enabled)
+            )
             return
         compressed = any(arrival.compressed for arrival in arrivals)
         await self._send_quote(number, offer, language, compressed_photos=compressed)
