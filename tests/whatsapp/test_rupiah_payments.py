@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from bot.app import build_web_app
+from bot.app import BROKER, build_web_app
 from bot.http_api import PREFIX
 from db.models import WhatsAppContact
 from services.api_keys import issue_key
@@ -21,6 +21,7 @@ from tests.fakes.midtrans_api import FakeMidtrans
 from tests.integration.helpers import NOON, new_account
 from tests.whatsapp import payloads
 from tests.whatsapp.conftest import NUMBER, Channel, _free_port, whatsapp_settings
+from workers.payment_actors import payment_actors
 
 SERVER_KEY = "SB-Mid-server-whatsapp-tests"
 NOTIFY = "/payments/midtrans/notification"
@@ -137,3 +138,43 @@ async def test_http_api_creates_and_shows_a_payment(shop, midtrans, make_uow):
     assert (await shown.json())["status"] == "paid"
     other = await shop.client.get(f"{PREFIX}/payments/bg-1-nothing", headers=headers)
     assert other.status == 404
+
+
+async def test_inside_the_window_the_receipt_is_a_text_and_a_renewal_link_comes_before_the_end(
+    shop, midtrans, make_uow
+):
+    # Given a person who bought the starter plan by link and is still in the 24-hour window
+    await shop.send(payloads.text("subscribe"))
+    await shop.api.wait_for_sent(1)
+    order_id = await _pay_link_order(shop, midtrans, "rp:plan:starter")
+    count = len(shop.api.sent)
+    midtrans.pay(order_id, "other_qris")
+    await shop.client.post(NOTIFY, json=midtrans.notification(order_id))
+    # Then the receipt is a plain text naming the plan and its end
+    sent = await shop.api.wait_for_sent(count + 1)
+    receipt = sent[count]
+    assert receipt["type"] == "text"
+    assert "Paket Starter aktif sampai" in receipt["text"]["body"]
+    assert "QRIS" in receipt["text"]["body"]
+    # When the plan is two days from its end, outside the window, and the upkeep runs twice
+    async with make_uow() as uow:
+        account = await uow.accounts.by_whatsapp_number(NUMBER)
+        assert account is not None
+        active = await uow.subscriptions.active(account.id, utcnow())
+        assert active is not None and active.source == "midtrans"
+        active.period_end = utcnow() + timedelta(days=2)
+        contact = await uow.session.get(WhatsAppContact, NUMBER)
+        assert contact is not None
+        contact.last_inbound_at = utcnow() - timedelta(days=2)
+        await uow.commit()
+    shop.api.templates[(shop.settings.whatsapp_template_renewal, "id")] = 3
+    upkeep = payment_actors(shop.client.app[BROKER]).upkeep
+    await asyncio.to_thread(upkeep.send)
+    sent = await shop.api.wait_for_sent(count + 2)
+    await asyncio.to_thread(upkeep.send)
+    await asyncio.sleep(1)
+    # Then one renewal template goes out, carrying a pay link for the same plan
+    renewals = [m for m in shop.api.sent if m["type"] == "template"]
+    assert len(renewals) == 1
+    plan, _, url = (p["text"] for p in renewals[0]["template"]["components"][0]["parameters"])
+    assert plan == "Starter" and "/pay/" in url and "plan:starter" in url
