@@ -20,7 +20,7 @@ from typing import Any
 
 import midtransclient
 import requests
-from midtransclient.error_midtrans import MidtransAPIError
+from midtransclient.error_midtrans import JSONDecodeError, MidtransAPIError
 
 from services.gateway.base import (
     CheckoutRequest,
@@ -141,7 +141,8 @@ class MidtransGateway:
             if str(getattr(error, "api_response_dict", {}).get("status_code")) == "404":
                 raise OrderUnknownToGateway(str(error.message)) from error
             raise GatewayError(str(error.message)) from error
-        except (requests.RequestException, ValueError) as error:
+        except (requests.RequestException, JSONDecodeError, ValueError) as error:
+            # Unreachable, timed out, or a proxy's error page instead of Midtrans's JSON.
             raise GatewayError(f"Midtrans unreachable: {type(error).__name__}") from error
         return answer
 

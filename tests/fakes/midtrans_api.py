@@ -51,6 +51,7 @@ class FakeMidtrans:
     server_key: str
     transactions: dict[str, Transaction] = field(default_factory=dict)
     status_calls: int = 0
+    answer_html: bool = False  # answer like a proxy's error page, not Midtrans
     server: TestServer | None = None
 
     @property
@@ -68,6 +69,8 @@ class FakeMidtrans:
         return request.headers.get("Authorization") == f"Basic {expected}"
 
     async def create(self, request: web.Request) -> web.Response:
+        if self.answer_html:
+            return web.Response(text="<html>502 Bad Gateway</html>", status=502)
         if not self._authorised(request):
             return web.json_response(
                 {"error_messages": ["Access denied due to unauthorized transaction"]}, status=401

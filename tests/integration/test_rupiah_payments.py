@@ -349,3 +349,11 @@ async def test_an_unused_page_is_closed_after_it_expires_and_a_late_payment_stil
     )
     assert outcome[1] is NotificationOutcome.PAID
     assert await _balance(make_uow, account_id) == 500
+
+
+async def test_a_gateway_answering_html_is_unavailable_not_a_crash(payments, midtrans, make_uow):
+    # A proxy in front of the gateway answers its own error page instead of JSON.
+    midtrans.answer_html = True
+    account_id = await new_account(make_uow())
+    with pytest.raises(PaymentsUnavailable):
+        await _open(payments, make_uow, account_id)
