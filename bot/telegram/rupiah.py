@@ -3,20 +3,44 @@ reminders switch under the output settings."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.messages import text
 from bot.rupiah_offers import Offer
 
+log = logging.getLogger(__name__)
+
 CHANNEL = "telegram"
 REMINDERS = "reminders"  # the settings button `set:reminders` turns reminders on or off
 
 
+def _public(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return True  # a domain name
+
+
+def _buttonable(offers: Sequence[Offer]) -> list[Offer]:
+    # Telegram refuses the whole message when a button links to a local address; without a
+    # public PUBLIC_BASE_URL the rupiah offers are left out rather than breaking /buy.
+    usable = [offer for offer in offers if _public(offer.url)]
+    if len(usable) < len(offers):
+        log.warning("rupiah pay links need a public PUBLIC_BASE_URL; not offered on Telegram")
+    return usable
+
+
 def with_rupiah_text(body: str, offers: Sequence[Offer], title_key: str, language: str) -> str:
     """The message with a short section on paying in rupiah, when rupiah payments exist."""
-    if not offers:
+    if not _buttonable(offers):
         return body
     return "\n\n".join([body, text(title_key, language)])
 
@@ -26,7 +50,9 @@ def with_rupiah_buttons(
 ) -> InlineKeyboardMarkup:
     """The Stars keyboard with one URL button per rupiah offer under it."""
     rows = [list(row) for row in keyboard.inline_keyboard]
-    rows.extend([InlineKeyboardButton(f"💳 {offer.label}", url=offer.url)] for offer in offers)
+    rows.extend(
+        [InlineKeyboardButton(f"💳 {offer.label}", url=offer.url)] for offer in _buttonable(offers)
+    )
     return InlineKeyboardMarkup(rows)
 
 
