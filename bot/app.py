@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import dramatiq
 import redis.asyncio as aioredis
 from aiohttp import web
 from sqlalchemy import text
@@ -22,6 +23,7 @@ from bot.http_api import PREFIX, ApiContext, build_api
 from bot.observability import protect_secrets, request_ids
 from bot.openapi import openapi_document
 from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
+from bot.payments_web import PAYMENTS, add_payment_api_routes, add_payment_routes, build_payments
 from bot.previews import Previewer
 from bot.whatsapp.web import add_download_route, add_whatsapp_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
@@ -31,6 +33,7 @@ from services.settings import Settings
 from workers.actors import Actors
 from workers.broker import queue_depth
 from workers.main import build_pipeline, schedule_maintenance, start_embedded_worker
+from workers.payment_actors import payment_actors
 from workers.submit import submit_batch
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", SessionFactory)
 ACTORS = web.AppKey("actors", Actors)
+BROKER = web.AppKey("broker", dramatiq.Broker)
 
 
 def _database_check(app: web.Application) -> HealthCheck:
@@ -80,6 +84,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = create_session_factory(engine)
     broker, actors = build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
     app[ACTORS] = actors
+    app[BROKER] = broker
     worker = None if settings.redis_url else start_embedded_worker(broker, settings.worker_threads)
     scheduler = schedule_maintenance(actors, settings)
     scheduler.start()
@@ -132,12 +137,19 @@ def build_web_app(settings: Settings) -> web.Application:
 
         app.cleanup_ctx.append(close_previews)
 
-    app.add_subapp(
-        PREFIX,
-        build_api(
-            ApiContext(settings, uow, submit, requests_per_minute=settings.api_requests_per_minute)
-        ),
+    api = build_api(
+        ApiContext(settings, uow, submit, requests_per_minute=settings.api_requests_per_minute)
     )
+    payments = build_payments(settings)
+    if payments is not None:
+
+        async def queue_receipt(order_id: str) -> None:
+            # Sending is blocking network I/O on Redis: keep it off the event loop.
+            await asyncio.to_thread(payment_actors(app[BROKER]).send_receipt.send, order_id)
+
+        add_payment_routes(app, settings, uow, payments, queue_receipt)
+        add_payment_api_routes(api, app[PAYMENTS])
+    app.add_subapp(PREFIX, api)
     document = openapi_document(PREFIX)
 
     async def openapi(request: web.Request) -> web.Response:

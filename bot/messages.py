@@ -867,6 +867,111 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     },
     "wa.cancel_button": {"id": "Batalkan sisanya", "en": "Cancel the rest"},
     "wa.redo_button": {"id": "Ulang: {tier}", "en": "Redo: {tier}"},
+    # --- Rupiah payments by payment link (QRIS, e-wallets, virtual accounts) ---
+    "pay.packs.title": {
+        "id": "💳 Bayar dalam rupiah (QRIS, GoPay, ShopeePay, OVO, DANA, virtual account):",
+        "en": "💳 Pay in rupiah (QRIS, GoPay, ShopeePay, OVO, DANA, bank virtual account):",
+    },
+    "pay.pack.line": {
+        "id": "Rp {amount} → {credits} kredit",
+        "en": "Rp {amount} → {credits} credits",
+    },
+    "pay.pack.line_bonus": {
+        "id": "Rp {amount} → {credits} kredit (bonus {bonus}%)",
+        "en": "Rp {amount} → {credits} credits ({bonus}% bonus)",
+    },
+    "pay.plan.line": {
+        "id": "Paket {plan}: Rp {amount} / 30 hari",
+        "en": "{plan} plan: Rp {amount} / 30 days",
+    },
+    "pay.plans.title": {
+        "id": "💳 Atau bayar 30 hari dalam rupiah (QRIS, e-wallet, virtual account):",
+        "en": "💳 Or pay 30 days in rupiah (QRIS, e-wallet, bank virtual account):",
+    },
+    "pay.receipt.credits": {
+        "id": "✅ Pembayaran diterima: Rp {amount} ({method})\n+{credits} kredit\n"
+        "Saldo sekarang: {balance} kredit\nNo. pesanan: {order_id}",
+        "en": "✅ Payment received: Rp {amount} ({method})\n+{credits} credits\n"
+        "New balance: {balance} credits\nOrder: {order_id}",
+    },
+    "pay.receipt.plan": {
+        "id": "✅ Pembayaran diterima: Rp {amount} ({method})\nPaket {plan} aktif sampai {ends}\n"
+        "Saldo: {balance} kredit\nNo. pesanan: {order_id}",
+        "en": "✅ Payment received: Rp {amount} ({method})\n{plan} plan active until {ends}\n"
+        "Balance: {balance} credits\nOrder: {order_id}",
+    },
+    "pay.renewal": {
+        "id": "⏰ Paket {plan} Anda berakhir {ends}. Perpanjang 30 hari (Rp {amount}):\n{url}",
+        "en": "⏰ Your {plan} plan ends on {ends}. Renew for 30 days (Rp {amount}):\n{url}",
+    },
+    "pay.page.title": {"id": "Pembayaran", "en": "Payment"},
+    "pay.page.pack": {
+        "id": "{credits} kredit untuk Rp {amount}",
+        "en": "{credits} credits for Rp {amount}",
+    },
+    "pay.page.plan": {
+        "id": "Paket {plan} 30 hari untuk Rp {amount}",
+        "en": "{plan} plan for 30 days, Rp {amount}",
+    },
+    "pay.page.button": {
+        "id": "Bayar dengan QRIS, e-wallet atau bank",
+        "en": "Pay with QRIS, e-wallet or bank",
+    },
+    "pay.page.invalid": {
+        "id": "Tautan pembayaran ini tidak valid.",
+        "en": "This payment link is not valid.",
+    },
+    "chat.error.payments_unavailable": {
+        "id": "Pembayaran rupiah sedang tidak tersedia. Coba lagi sebentar lagi.",
+        "en": "Rupiah payments are unavailable right now. Please try again shortly.",
+    },
+    "chat.error.unknown_product": {
+        "id": "Produk ini tidak dijual.",
+        "en": "This product is not on sale.",
+    },
+    "chat.error.order_not_found": {
+        "id": "Pesanan tidak ditemukan.",
+        "en": "Order not found.",
+    },
+    "remind.low_balance": {
+        "id": "💳 Saldo Anda tinggal {balance} kredit. Isi ulang: {how}",
+        "en": "💳 Your balance is down to {balance} credits. Top up: {how}",
+    },
+    "remind.plan_ending": {
+        "id": "📅 Paket {plan} Anda berakhir {ends}. Perpanjang: {how}",
+        "en": "📅 Your {plan} plan ends on {ends}. Renew: {how}",
+    },
+    "remind.results_expiring": {
+        "id": "🗑 Hasil batch #{batch} akan dihapus {ends}. Unduh sebelum itu ({how}).",
+        "en": "🗑 The results of batch #{batch} will be deleted on {ends}. Download them before "
+        "then ({how}).",
+    },
+    "remind.off_hint": {
+        "id": "Matikan pengingat: {how}",
+        "en": "Turn reminders off: {how}",
+    },
+    "remind.toggle_on": {"id": "🔔 Pengingat: aktif", "en": "🔔 Reminders: on"},
+    "remind.toggle_off": {"id": "🔕 Pengingat: mati", "en": "🔕 Reminders: off"},
+    "remind.now_on": {"id": "🔔 Pengingat aktif.", "en": "🔔 Reminders are on."},
+    "remind.now_off": {"id": "🔕 Pengingat dimatikan.", "en": "🔕 Reminders are off."},
+    "pay.income.title": {
+        "id": "💳 Pemasukan rupiah per metode (setelah refund):",
+        "en": "💳 Rupiah income by method (after refunds):",
+    },
+    "pay.income.line": {
+        "id": "• {method}: {orders} pesanan, Rp {amount}",
+        "en": "• {method}: {orders} orders, Rp {amount}",
+    },
+    "pay.income.none": {"id": "• belum ada", "en": "• none yet"},
+    "wa.topup_rupiah": {
+        "id": "Ketik *beli* untuk isi kredit (QRIS, e-wallet, virtual account), "
+        "atau berlangganan dengan *subscribe*.",
+        "en": "Type *buy* to top up (QRIS, e-wallet, bank virtual account), "
+        "or subscribe with *subscribe*.",
+    },
+    "wa.pay.button": {"id": "Pilih paket kredit", "en": "Choose a pack"},
+    "wa.pay.section": {"id": "Kredit dalam rupiah", "en": "Credits in rupiah"},
+    "wa.pay.row": {"id": "QRIS, e-wallet, bank", "en": "QRIS, e-wallet, bank"},
 }
 
 

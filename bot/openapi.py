@@ -320,6 +320,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
             }
         },
     }
+    paths.update(_payment_paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -336,5 +337,72 @@ def openapi_document(prefix: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "responses": {"Error": _json(_obj(error=_obj(code=_STR, message=_STR)), "Error")},
+        },
+    }
+
+
+_ORDER = _obj(
+    id=_STR,
+    product=_STR,
+    amount_rp=_INT,
+    credits=_INT,
+    plan={"type": ["string", "null"]},
+    status={
+        "type": "string",
+        "enum": [
+            "pending",
+            "paid",
+            "expired",
+            "failed",
+            "refunded",
+            "partially_refunded",
+            "amount_mismatch",
+        ],
+    },
+    method={"type": ["string", "null"]},
+    payment_url=_STR,
+    expires_at=_TIME,
+    paid_at=_NULLABLE_TIME,
+    refunded_amount_rp=_INT,
+    refunded_credits=_INT,
+    created_at=_TIME,
+)
+
+
+def _payment_paths() -> dict[str, Any]:
+    """Rupiah payment links (present when a payment gateway is configured)."""
+    return {
+        "/payments": {
+            "post": {
+                "summary": "Open a rupiah payment page (QRIS, e-wallets, virtual accounts)",
+                "description": "Send amount_rp for a credit pack, or plan for 30 days of a plan. "
+                "The person pays at payment_url; poll the order for its status.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _obj(
+                                amount_rp={"type": "integer", "minimum": 1000},
+                                plan={"type": "string", "enum": ["starter", "pro"]},
+                            )
+                        }
+                    },
+                },
+                "responses": {"201": _json(_ORDER, "Created"), **_errors(404, 422, 503)},
+            }
+        },
+        "/payments/{order_id}": {
+            "get": {
+                "summary": "One rupiah payment order of the account",
+                "parameters": [
+                    {
+                        "name": "order_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "maxLength": 50},
+                    }
+                ],
+                "responses": {"200": _json(_ORDER), **_errors(404)},
+            }
         },
     }

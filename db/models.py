@@ -415,3 +415,72 @@ class PreviewUsage(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     used: Mapped[int] = mapped_column(default=0)
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    # The gateway says paid, but not the order's amount: nothing is applied, an operator looks.
+    AMOUNT_MISMATCH = "amount_mismatch"
+
+
+class PaymentOrder(Base):
+    """A rupiah payment link for a credit pack or a month of a plan, and what became of it."""
+
+    __tablename__ = "payment_orders"
+    __table_args__ = (Index("ix_payment_orders_status_created_at", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(50), primary_key=True)  # the gateway's order_id
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    product: Mapped[str] = mapped_column(String(64))  # pack:<rupiah> or plan:<code>
+    amount_rp: Mapped[int]
+    credits: Mapped[int] = mapped_column(default=0)
+    plan: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24), default=OrderStatus.PENDING)
+    gateway_status: Mapped[str] = mapped_column(String(32), default="")
+    method: Mapped[str] = mapped_column(String(32), default="")
+    payment_url: Mapped[str] = mapped_column(String(512), default="")
+    reference: Mapped[str] = mapped_column(String(128), default="")
+    # Where receipts go: a chat channel (telegram, whatsapp) or the HTTP API.
+    channel: Mapped[str] = mapped_column(String(16))
+    chat: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    refunded_amount_rp: Mapped[int] = mapped_column(default=0)
+    refunded_credits: Mapped[int] = mapped_column(default=0)
+    # Credits a refund should have taken back but that were already spent.
+    refund_shortfall: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]
+    notice_claimed_at: Mapped[datetime | None]
+    notice_sent_at: Mapped[datetime | None]
+    renewal_sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ReminderPreference(Base):
+    """A person's choice about reminders; no row means reminders are on."""
+
+    __tablename__ = "reminder_preferences"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime]
+
+
+class ReminderSent(Base):
+    """One reminder about one subject, so that it is sent once (its unique key claims it)."""
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (UniqueConstraint("account_id", "kind", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.chat_extras import ChatExtrasRepository
 from db.engine import SessionFactory
+from db.payment_orders import PaymentOrderRepository
+from db.reminder_repository import ReminderRepository
 from db.repositories import (
     AccountLinkRepository,
     AccountRepository,
@@ -48,6 +50,8 @@ class UnitOfWork:
     account_links: AccountLinkRepository
     whatsapp: WhatsAppRepository
     extras: ChatExtrasRepository
+    orders: PaymentOrderRepository
+    reminders: ReminderRepository
 
     def __init__(self, session_factory: SessionFactory) -> None:
         self._session_factory = session_factory
@@ -70,6 +74,8 @@ class UnitOfWork:
         self.account_links = AccountLinkRepository(self.session)
         self.whatsapp = WhatsAppRepository(self.session)
         self.extras = ChatExtrasRepository(self.session)
+        self.orders = PaymentOrderRepository(self.session)
+        self.reminders = ReminderRepository(self.session)
         return self
 
     async def __aexit__(

@@ -56,6 +56,28 @@ class Settings(BaseSettings):
     # survive restarts without another secret to manage; set it to rotate links independently.
     link_secret: SecretStr | None = None
 
+    # Rupiah payments by payment link (QRIS, e-wallets, virtual accounts). Unset server key:
+    # no rupiah payments, the rest of the service runs as before.
+    payment_gateway: str = "midtrans"
+    midtrans_server_key: SecretStr | None = None
+    midtrans_production: bool = False
+    # Unset: Midtrans's own sandbox or production URLs, after MIDTRANS_PRODUCTION.
+    midtrans_api_url: str | None = None
+    midtrans_snap_url: str | None = None
+    # Credit packs in rupiah as RUPIAH=CREDITS pairs; the larger ones carry a bonus.
+    rupiah_credit_packs: Annotated[dict[int, int], NoDecode] = Field(
+        default_factory=lambda: {50_000: 500, 100_000: 1_050, 250_000: 2_750}
+    )
+    payment_link_hours: int = Field(default=24, gt=0, le=24 * 30)
+    payment_timeout_seconds: float = Field(default=10.0, gt=0)
+    renewal_reminder_days: int = Field(default=3, gt=0)
+    # Approved WhatsApp message templates for notices outside the 24-hour window.
+    whatsapp_template_receipt: str = "payment_receipt"
+    whatsapp_template_renewal: str = "plan_renewal"
+    # Reminders (each once; a person turns them off in /settings): a balance under this after
+    # a batch, a plan ending within RENEWAL_REMINDER_DAYS, results deleted within a day.
+    low_balance_credits: int = Field(default=25, ge=0)
+
     # Storage and queue
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -200,6 +222,26 @@ class Settings(BaseSettings):
             raise ValueError("STARS_CREDIT_PACKS: CREDITS=STARS pairs, 1 to 10000 Stars each")
         return dict(sorted(value.items()))
 
+    @field_validator("rupiah_credit_packs", mode="before")
+    @classmethod
+    def _parse_rupiah_packs(cls, value: object) -> object:
+        if isinstance(value, str):
+            packs = {}
+            for pair in value.replace(" ", "").replace("_", "").split(","):
+                if pair:
+                    rupiah, _, credits = pair.partition("=")
+                    packs[int(rupiah)] = int(credits)
+            return packs
+        return value
+
+    @field_validator("rupiah_credit_packs")
+    @classmethod
+    def _sensible_rupiah_packs(cls, value: dict[int, int]) -> dict[int, int]:
+        # Midtrans takes whole rupiah from Rp 1,000 on.
+        if not value or any(r < 1_000 or c <= 0 for r, c in value.items()):
+            raise ValueError("RUPIAH_CREDIT_PACKS: RUPIAH=CREDITS pairs, Rp 1000 or more each")
+        return dict(sorted(value.items()))
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -257,6 +299,17 @@ class Settings(BaseSettings):
     @property
     def whatsapp_enabled(self) -> bool:
         return self.whatsapp_access_token is not None
+
+    @property
+    def payments_enabled(self) -> bool:
+        return self.midtrans_server_key is not None
+
+    def payment_link_secret(self) -> bytes:
+        """The key of the service's own pay links, derived from the gateway's server key."""
+        if self.midtrans_server_key is None:
+            raise ValueError("pay links need MIDTRANS_SERVER_KEY")
+        server_key = self.midtrans_server_key.get_secret_value().encode()
+        return hmac.new(server_key, b"bgbot pay links", hashlib.sha256).digest()
 
     def download_link_secret(self) -> bytes:
         """The key of download links: LINK_SECRET, or one derived from the app secret."""

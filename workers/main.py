@@ -25,6 +25,7 @@ from services.settings import Settings, load_settings
 from workers.actors import Actors, CloseRuntime, PipelineConfig, Runtime, declare_actors
 from workers.broker import build_broker
 from workers.delivery import Delivery
+from workers.payment_actors import declare_payment_actors, payment_actors
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,9 @@ def build_pipeline(settings: Settings, channels: ChannelFactory) -> tuple[dramat
         channels={},
     )
     runtime.channels = dict(channels(runtime.uow))
-    return broker, declare_actors(broker, runtime)
+    actors = declare_actors(broker, runtime)
+    declare_payment_actors(broker, runtime, settings)
+    return broker, actors
 
 
 def setup() -> None:
@@ -130,4 +133,7 @@ def schedule_maintenance(actors: Actors, settings: Settings) -> AsyncIOScheduler
     scheduler.add_job(
         send, "interval", args=[actors.clean_up], seconds=settings.cleanup_interval_seconds
     )
+    # Reminders always; with a payment gateway also renewal links and lost receipts.
+    upkeep = payment_actors(actors.sweep.broker).upkeep
+    scheduler.add_job(send, "interval", args=[upkeep], seconds=5 * settings.sweep_interval_seconds)
     return scheduler

@@ -6,6 +6,7 @@ import click
 
 from bot.cli.core import admin, db, quote, run
 from bot.cli.models import models
+from bot.cli.payments import payments
 from bot.cli.promo import promo
 from bot.cli.remove import remove
 
@@ -19,6 +20,7 @@ cli.add_command(db)
 cli.add_command(quote)
 cli.add_command(admin)
 admin.add_command(promo)
+admin.add_command(payments)
 cli.add_command(run)
 cli.add_command(models)
 cli.add_command(remove)

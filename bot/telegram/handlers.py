@@ -23,6 +23,7 @@ from bot.chat import (
     welcome_text,
 )
 from bot.messages import text
+from bot.rupiah_offers import income_text, pack_offers, plan_offers
 from bot.telegram.context import BotContext
 from bot.telegram.delivery import is_not_modified
 from bot.telegram.extra_keyboards import batch_cancel_keyboard, history_redo_buttons
@@ -34,6 +35,13 @@ from bot.telegram.keyboards import (
     packs_keyboard,
     plans_keyboard,
     settings_keyboard,
+)
+from bot.telegram.rupiah import (
+    CHANNEL,
+    REMINDERS,
+    with_reminder_toggle,
+    with_rupiah_buttons,
+    with_rupiah_text,
 )
 from bot.telegram.session import person, register
 from bot.telegram.stars import (
@@ -59,8 +67,10 @@ from services.imaging.compose import InvalidOptions, OutputOptions
 from services.payments import find_refundable, record_refund
 from services.plans import UnknownPlan
 from services.pricing import Tier
+from services.reminders import reminders_enabled, set_reminders
 from services.stats import account_stats, service_figures
 from services.subscriptions import cancel, current_plan, subscribe
+from services.topups import income_by_method
 from services.uploads import cancel_upload
 
 log = logging.getLogger(__name__)
@@ -121,14 +131,21 @@ async def show_plans(update: Update, context: BotContext) -> None:
     account = await person(update, context)
     settings = context.deps.settings
     status = await current_plan(context.deps.uow(), account.id, utcnow())
+    keyboard = plans_keyboard(
+        plan_prices(settings),
+        account.language,
+        can_cancel=status is not None and not status.cancelled,
+    )
+    offers = plan_offers(settings, account.id, CHANNEL, account.language)
     await _reply(
         update,
-        plans_text(status, account.language, zone=settings.zone),
-        reply_markup=plans_keyboard(
-            plan_prices(settings),
+        with_rupiah_text(
+            plans_text(status, account.language, zone=settings.zone),
+            offers,
+            "pay.plans.title",
             account.language,
-            can_cancel=status is not None and not status.cancelled,
         ),
+        reply_markup=with_rupiah_buttons(keyboard, offers),
     )
 
 
@@ -141,7 +158,12 @@ async def show_packs(update: Update, context: BotContext) -> None:
         text("chat.packs.line", account.language, credits=credits, stars=stars)
         for credits, stars in packs.items()
     )
-    await _reply(update, "\n".join(lines), reply_markup=packs_keyboard(packs, account.language))
+    offers = pack_offers(context.deps.settings, account.id, CHANNEL, account.language)
+    await _reply(
+        update,
+        with_rupiah_text("\n".join(lines), offers, "pay.packs.title", account.language),
+        reply_markup=with_rupiah_buttons(packs_keyboard(packs, account.language), offers),
+    )
 
 
 async def show_history(update: Update, context: BotContext) -> None:
@@ -187,10 +209,13 @@ async def show_settings(update: Update, context: BotContext) -> None:
             await _reply(update, error_text(error, language))
             return
         await set_output_options(context.deps.uow(), account.id, options.to_dict())
+    reminders = await reminders_enabled(context.deps.uow(), account.id)
     await _reply(
         update,
         settings_text(options, language),
-        reply_markup=settings_keyboard(options, language),
+        reply_markup=with_reminder_toggle(
+            settings_keyboard(options, language), reminders, language
+        ),
     )
 
 
@@ -285,7 +310,10 @@ async def choose_tier(update: Update, context: BotContext) -> None:
         # The quote stays open: after a top-up the same button works.
         await message.reply_text(
             refusal_text,
-            reply_markup=packs_keyboard(deps.settings.stars_credit_packs, language),
+            reply_markup=with_rupiah_buttons(
+                packs_keyboard(deps.settings.stars_credit_packs, language),
+                pack_offers(deps.settings, account.id, CHANNEL, language),
+            ),
         )
         return
     except QuoteAlreadyUsed as error:
@@ -366,6 +394,9 @@ async def change_setting(update: Update, context: BotContext) -> None:
     language = account.language
     options = _options(await get_output_options(context.deps.uow(), account.id))
     _, name, *value = query.data.split(":")
+    reminders = await reminders_enabled(context.deps.uow(), account.id)
+    if name == REMINDERS:
+        reminders = await set_reminders(context.deps.uow(), account.id, not reminders, now=utcnow())
     try:
         if name == "bg":
             background = None if value == ["none"] else value[0]
@@ -389,7 +420,10 @@ async def change_setting(update: Update, context: BotContext) -> None:
     await query.answer()
     try:
         await query.edit_message_text(
-            settings_text(options, language), reply_markup=settings_keyboard(options, language)
+            settings_text(options, language),
+            reply_markup=with_reminder_toggle(
+                settings_keyboard(options, language), reminders, language
+            ),
         )
     except BadRequest as error:
         if not is_not_modified(error):
@@ -454,7 +488,11 @@ async def operator_stats(update: Update, context: BotContext) -> None:
         credit_price_rp=settings.credit_price_rp,
         engine_costs={tier: settings.engine_cost_rp(tier) for tier in Tier},
     )
-    await _reply(update, operator_stats_text(figures, account.language))
+    report = operator_stats_text(figures, account.language)
+    if settings.payments_enabled:
+        incomes = await income_by_method(context.deps.uow())
+        report += "\n\n" + income_text(incomes, account.language)
+    await _reply(update, report)
 
 
 async def operator_grant(update: Update, context: BotContext) -> None:

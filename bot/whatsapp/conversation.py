@@ -17,6 +17,7 @@ from bot import chat
 from bot.gathering import Gatherer
 from bot.messages import text, text_count
 from bot.previews import Previewer
+from bot.rupiah_offers import RUPIAH_ROW, Offer, offer_for, pack_offers, plan_offers
 from bot.whatsapp.graph import (
     GraphClient,
     GraphError,
@@ -38,6 +39,7 @@ from services.pricing import Tier
 from services.promos import redeem_promo
 from services.redo import InputsGone, quote_redo
 from services.referrals import accept_invitation, invite_code
+from services.reminders import set_reminders
 from services.settings import Settings
 from services.stats import account_stats
 from services.subscriptions import buy_plan_with_credits, cancel, current_plan, plan_price_credits
@@ -70,6 +72,11 @@ COMMANDS = {
     "invite": "invite",
     "undang": "invite",
     "promo": "promo",
+    "buy": "buy",
+    "beli": "buy",
+    "topup": "buy",
+    "pengingat": "reminders",
+    "reminders": "reminders",
 }
 
 Submit = Callable[[AcceptedBatch], Awaitable[bool]]
@@ -91,7 +98,7 @@ class Arrival:
     compressed: bool  # sent as a photo, which WhatsApp recompresses, rather than a document
 
 
-def error_text(error: BaseException, language: str) -> str:
+def error_text(error: BaseException, language: str, *, rupiah: bool = False) -> str:
     """The shared refusal texts, with WhatsApp's own way to top up (there is no /buy here)."""
     if not isinstance(error, CannotAfford):
         return chat.error_text(error, language)
@@ -106,8 +113,13 @@ def error_text(error: BaseException, language: str) -> str:
         )
     ]
     lines.extend(chat.plan_refusal_lines(decision, language))
-    lines.append(text("wa.topup", language))
+    lines.append(text("wa.topup_rupiah" if rupiah else "wa.topup", language))
     return "\n".join(lines)
+
+
+def _plan_row_title(offer: Offer, language: str) -> str:
+    plan = (offer.product.plan or "").title()
+    return f"{plan} · Rp {chat.money(offer.product.amount_rp, language)}"[:24]
 
 
 class Conversation:
@@ -162,7 +174,10 @@ class Conversation:
         try:
             await self._dispatch(inbound, account)
         except (ServiceError, UnknownPlan) as error:
-            await self.say(inbound.number, error_text(error, account.language))
+            await self.say(
+                inbound.number,
+                error_text(error, account.language, rupiah=self.settings.payments_enabled),
+            )
 
     async def _send_held(self, number: str) -> None:
         """Send what was held while the 24-hour window was closed; it is open again now."""
@@ -243,6 +258,15 @@ class Conversation:
         elif command == "subscribe":
             await self._offer_plans(inbound.number, account)
             return
+        elif command == "buy":
+            await self._offer_packs(inbound.number, account)
+            return
+        elif command == "reminders":
+            # "pengingat mati" / "reminders off" turns them off; "on"/"aktif" back on.
+            wanted = inbound.text.lower().split()[1:2]
+            enabled = not wanted or wanted[0] not in ("off", "mati", "stop")
+            await set_reminders(self.uow(), account.id, enabled, now=utcnow())
+            reply = text("remind.now_on" if enabled else "remind.now_off", language)
         elif command == "link":
             code = await issue_link_code(self.uow(), account.id, now=utcnow())
             reply = text("wa.link.code", language, code=code)
@@ -311,6 +335,14 @@ class Conversation:
             )
             for code in (PlanCode.STARTER, PlanCode.PRO)
         ]
+        rows.extend(
+            ListRow(
+                f"{RUPIAH_ROW}:{offer.product.code}",
+                _plan_row_title(offer, language),
+                text("wa.pay.row", language),
+            )
+            for offer in plan_offers(self.settings, account.id, CHANNEL, language)
+        )
         if status is not None and not status.cancelled:
             rows.append(
                 ListRow(
@@ -329,6 +361,40 @@ class Conversation:
             ),
             self.rate_limit_waits,
         )
+
+    async def _offer_packs(self, number: str, account: Account) -> None:
+        """Offer the rupiah credit packs as a list; each choice answers with its pay link."""
+        language = account.language
+        offers = pack_offers(self.settings, account.id, CHANNEL, language)
+        if not offers:
+            await self.say(number, text("wa.topup", language))
+            return
+        rows = [
+            ListRow(
+                f"{RUPIAH_ROW}:{offer.product.code}",
+                f"Rp {chat.money(offer.product.amount_rp, language)}",
+                offer.label[:72],
+            )
+            for offer in offers
+        ]
+        await send_paced(
+            lambda: self.graph.send_list(
+                number,
+                body=text("pay.packs.title", language),
+                button=text("wa.pay.button", language),
+                section=text("wa.pay.section", language),
+                rows=rows,
+            ),
+            self.rate_limit_waits,
+        )
+
+    async def _send_pay_link(self, number: str, account: Account, code: str) -> None:
+        language = account.language
+        offer = offer_for(self.settings, account.id, CHANNEL, language, code)
+        if offer is None:
+            await self.say(number, text("chat.error.unknown_product", language))
+            return
+        await self.say(number, f"{offer.label}\n{offer.url}")
 
     # --- files in, quote out ---------------------------------------------------------------
 
@@ -392,7 +458,9 @@ class Conversation:
                 now=utcnow(),
             )
         except ServiceError as error:
-            await self.say(number, error_text(error, language))
+            await self.say(
+                number, error_text(error, language, rupiah=self.settings.payments_enabled)
+            )
             return
         compressed = any(arrival.compressed for arrival in arrivals)
         await self._send_quote(number, offer, language, compressed_photos=compressed)
@@ -477,6 +545,8 @@ class Conversation:
             await self._on_cancel_batch(inbound.number, account, int(rest))
         elif kind == REDO_BATCH and rest.isdigit():
             await self._on_redo(inbound.number, account, int(rest))
+        elif kind == RUPIAH_ROW:
+            await self._send_pay_link(inbound.number, account, rest)
         else:
             await self.say(inbound.number, text("chat.error.quote_not_found", account.language))
 

@@ -37,6 +37,7 @@ from services.imaging.preview import white_preview
 from services.settings import Settings
 from services.whatsapp import claim_progress_slot, hold_message, window_open
 from workers.delivery import Chat, DeliveryError
+from workers.payment_actors import Template
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,37 @@ class WhatsAppDelivery:
             await self._send_or_hold(
                 number, body, lambda: client.send_buttons(number, body=body, buttons=[button])
             )
+
+    async def send_notice(self, chat: Chat, message: str, template: Template) -> None:
+        """Send a payment notice: a text inside the 24-hour window, the approved template
+        outside it (a receipt or a renewal link should not wait for the person to write)."""
+        number = str(chat["number"])
+        async with self._client() as client:
+
+            async def as_template() -> None:
+                await send_paced(
+                    lambda: client.send_template(
+                        number, template.name, template.language, template.parameters
+                    ),
+                    self.rate_limit_waits,
+                )
+
+            try:
+                if await window_open(self.uow(), number, now=utcnow()):
+                    try:
+                        await send_paced(
+                            lambda: client.send_text(number, message), self.rate_limit_waits
+                        )
+                    except GraphError as error:
+                        if error.code != OUTSIDE_WINDOW:
+                            raise
+                        await as_template()
+                else:
+                    await as_template()
+            except GraphError as error:
+                raise DeliveryError(str(error)) from error
+            except (aiohttp.ClientError, TimeoutError) as error:
+                raise DeliveryError(f"WhatsApp unreachable: {error}") from error
 
     async def edit_status(self, chat: Chat, message: str) -> None:
         """Send progress as a short new text (WhatsApp cannot edit); dropped outside the window."""

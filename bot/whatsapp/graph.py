@@ -1,4 +1,4 @@
-"""A small client of the WhatsApp Cloud API (Graph API) over aiohttp: the five calls we use.
+"""A small client of the WhatsApp Cloud API (Graph API) over aiohttp: the six calls we use.
 
 pywa's async client was considered: it pins its base URL to graph.facebook.com inside its
 constructor (so a test fake needs a private attribute patched), and brings httpx as a second HTTP
@@ -220,6 +220,20 @@ class GraphClient:
             },
         }
         return await self._send(to, "interactive", interactive)
+
+    async def send_template(
+        self, to: str, name: str, language: str, parameters: Sequence[str]
+    ) -> str:
+        """Send an approved template (allowed outside the 24-hour window) with body values."""
+        content: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if parameters:
+            content["components"] = [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": value} for value in parameters],
+                }
+            ]
+        return await self._send(to, "template", content)
 
 
 async def send_paced(send: Callable[[], Awaitable[object]], waits: Sequence[float]) -> None:

@@ -3,7 +3,8 @@
 It serves the calls the channel makes, with the Cloud API's request checks and response
 shapes: `GET /{media-id}` (a short-lived URL), the media download behind the bearer token,
 `POST /{phone-number-id}/media` (multipart upload; JPEG or PNG up to 5 MB) and
-`POST /{phone-number-id}/messages` (recorded for the test to read).
+`POST /{phone-number-id}/messages` (recorded for the test to read; template messages are
+checked against the approved templates a test registers).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class FakeGraphApi:
     sent: list[dict[str, Any]] = field(default_factory=list)
     # Error codes the next message sends answer with, in order (e.g. 131056, 131047).
     refuse_next: list[int] = field(default_factory=list)
+    # Approved message templates: (name, language code) to the number of body parameters.
+    templates: dict[tuple[str, str], int] = field(default_factory=dict)
     downloads: int = 0
     server: TestServer | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -149,7 +152,21 @@ class FakeGraphApi:
             if any(len(r["title"]) > 20 or len(r["id"]) > 256 for r in replies):
                 return "button title over 20 or id over 256 characters"
             return None if len(interactive["body"]["text"]) <= 1024 else "body length"
+        if kind == "template":
+            return self._invalid_template(message["template"])
         return f"unsupported message type {kind}"
+
+    def _invalid_template(self, template: dict[str, Any]) -> str | None:
+        key = (template.get("name", ""), template.get("language", {}).get("code", ""))
+        if key not in self.templates:
+            return "template name does not exist in the translation"
+        body = [c for c in template.get("components", []) if c.get("type") == "body"]
+        values = body[0]["parameters"] if body else []
+        if len(values) != self.templates[key]:
+            return "number of parameters does not match the expected number of params"
+        if any(p.get("type") != "text" or not p.get("text") for p in values):
+            return "template parameters must be non-empty text"
+        return None
 
     async def messages(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
@@ -158,6 +175,8 @@ class FakeGraphApi:
             return graph_error(400, 100, "Unsupported post request.")
         message = await request.json()
         problem = self._invalid(message)
+        if problem is not None and message.get("type") == "template":
+            return graph_error(400, 132001, f"Template error: {problem}")
         if problem is not None:
             return graph_error(400, 131009, f"Parameter value is not valid: {problem}")
         if self.refuse_next:

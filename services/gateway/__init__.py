@@ -1,0 +1,1 @@
+"""Rupiah payment gateways: one module per provider behind `PaymentGateway`, and a registry."""

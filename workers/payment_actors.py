@@ -1,0 +1,289 @@
+"""Actors that tell people about their rupiah payments: receipts, and renewal reminders.
+
+They run on a queue of their own with a short time limit and a bounded retry budget, so a
+slow chat platform neither delays the gateway's webhook nor holds a thread that images need.
+Outside WhatsApp's 24-hour window a notice goes out as an approved template message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+import dramatiq
+
+from bot.chat import money
+from bot.messages import text
+from services.clock import utcnow
+from services.pay_links import pay_url
+from services.plans import get_plan
+from services.reminders import Reminder, ReminderRules, claim_due_reminders
+from services.settings import Settings
+from services.topups import (
+    Receipt,
+    RenewalDue,
+    claim_receipt,
+    claim_renewals,
+    expire_unused_orders,
+    lost_receipts,
+    receipt_not_sent,
+    receipt_sent,
+)
+from services.whatsapp import window_open
+from workers.actors import Runtime
+from workers.delivery import Chat, DeliveryError, UnknownChannel
+
+log = logging.getLogger(__name__)
+
+PAYMENTS_QUEUE = "payments"
+RECEIPT_ACTOR = "send_payment_receipt"
+UPKEEP_ACTOR = "payment_upkeep"
+NOTICE_TIME_LIMIT_MS = 60_000
+NOTICE_RETRIES = 6  # about an hour of backoff between 10 s and 15 min
+RECEIPT_CLAIM_STALE = timedelta(minutes=5)
+RECEIPT_GRACE = timedelta(minutes=10)
+RECEIPT_GIVE_UP = timedelta(days=1)
+
+
+# Midtrans's payment_type codes as people know the methods.
+METHOD_NAMES = {
+    "qris": "QRIS",
+    "other_qris": "QRIS",
+    "gopay": "GoPay",
+    "shopeepay": "ShopeePay",
+    "bank_transfer": "virtual account",
+    "echannel": "Mandiri Bill",
+    "permata": "Permata VA",
+    "cstore": "Indomaret/Alfamart",
+    "credit_card": "card",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An approved WhatsApp template and the values of its body's {{1}}, {{2}}, ..."""
+
+    name: str
+    language: str
+    parameters: Sequence[str]
+
+
+@runtime_checkable
+class SendsNotices(Protocol):
+    """A channel that may reach a person outside a conversation (WhatsApp's templates)."""
+
+    async def send_notice(self, chat: Chat, message: str, template: Template) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentActors:
+    send_receipt: dramatiq.Actor[[str], None]
+    upkeep: dramatiq.Actor[[], None]
+
+
+def payment_actors(broker: dramatiq.Broker) -> PaymentActors:
+    """The payment actors declared on `broker` by `declare_payment_actors`."""
+    return PaymentActors(broker.get_actor(RECEIPT_ACTOR), broker.get_actor(UPKEEP_ACTOR))
+
+
+def _date(moment: datetime | None, settings: Settings) -> str:
+    return moment.astimezone(settings.zone).strftime("%d-%m-%Y") if moment else "-"
+
+
+def receipt_notice(receipt: Receipt, settings: Settings) -> tuple[str, Template]:
+    """The receipt's text, and the same facts for the WhatsApp template."""
+    language = receipt.language
+    values: dict[str, Any] = {
+        "amount": money(receipt.amount_rp, language),
+        "method": METHOD_NAMES.get(receipt.method, receipt.method or "-"),
+        "credits": money(receipt.credits, language),
+        "balance": money(receipt.balance, language),
+        "order_id": receipt.order_id,
+    }
+    if receipt.plan is not None:
+        values["plan"] = receipt.plan.title()
+        values["ends"] = _date(receipt.plan_ends, settings)
+        body = text("pay.receipt.plan", language, **values)
+        what = text("pay.plan.line", language, plan=values["plan"], amount=values["amount"])
+    else:
+        body = text("pay.receipt.credits", language, **values)
+        what = text("pay.pack.line", language, amount=values["amount"], credits=values["credits"])
+    template = Template(
+        settings.whatsapp_template_receipt,
+        language,
+        [values["amount"], what, values["balance"], receipt.order_id],
+    )
+    return body, template
+
+
+def renewal_notice(due: RenewalDue, settings: Settings) -> tuple[str, Template]:
+    language = due.language
+    url = pay_url(
+        settings.public_base_url,
+        settings.payment_link_secret(),
+        due.account_id,
+        f"plan:{due.plan}",
+        due.channel,
+    )
+    plan = due.plan.title()
+    amount = money(get_plan(due.plan).price_rp, language)
+    ends = _date(due.plan_ends, settings)
+    body = text("pay.renewal", language, plan=plan, ends=ends, amount=amount, url=url)
+    return body, Template(settings.whatsapp_template_renewal, language, [plan, ends, url])
+
+
+async def send_notice(
+    runtime: Runtime, channel: str, chat: Chat, message: str, template: Template
+) -> None:
+    """Send on the order's channel; orders made over the HTTP API have no chat to tell."""
+    if channel == "api" or not chat:
+        return
+    delivery = runtime.channel(channel)
+    if isinstance(delivery, SendsNotices):
+        await delivery.send_notice(chat, message, template)
+    else:
+        await delivery.send_text(chat, message)
+
+
+def declare_payment_actors(
+    broker: dramatiq.Broker, runtime: Runtime, settings: Settings
+) -> PaymentActors:
+    """Declare the payment notice actors on `broker`, bound to this process's runtime."""
+
+    async def send_payment_receipt(order_id: str) -> None:
+        """Tell the person what they paid and what they got, once."""
+        receipt = await claim_receipt(
+            runtime.uow(), order_id, now=utcnow(), stale_after=RECEIPT_CLAIM_STALE
+        )
+        if receipt is None:
+            return
+        message, template = receipt_notice(receipt, settings)
+        try:
+            await send_notice(runtime, receipt.channel, receipt.chat, message, template)
+        except BaseException:
+            await receipt_not_sent(runtime.uow(), order_id)
+            raise
+        await receipt_sent(runtime.uow(), order_id, now=utcnow())
+
+    async def payment_upkeep() -> None:
+        """Send renewal links of plans ending soon, receipts lost on the way, and reminders."""
+        await send_reminders(
+            runtime,
+            settings,
+            skip_sources=frozenset({settings.payment_gateway})
+            if settings.payments_enabled
+            else frozenset(),
+        )
+        if not settings.payments_enabled:
+            return
+        await expire_unused_orders(runtime.uow(), now=utcnow())
+        ahead = timedelta(days=settings.renewal_reminder_days)
+        for due in await claim_renewals(runtime.uow(), now=utcnow(), ahead=ahead):
+            message, template = renewal_notice(due, settings)
+            try:
+                await send_notice(runtime, due.channel, due.chat, message, template)
+            except (DeliveryError, UnknownChannel):
+                # Claimed once and tried once: a reminder is a courtesy, never a repeat.
+                log.warning(
+                    "renewal reminder of account %s not sent", due.account_id, exc_info=True
+                )
+        lost = await lost_receipts(
+            runtime.uow(), now=utcnow(), grace=RECEIPT_GRACE, give_up_after=RECEIPT_GIVE_UP
+        )
+        for order_id in lost:
+            await asyncio.to_thread(actors.send_receipt.send, order_id)
+
+    actors = PaymentActors(
+        send_receipt=dramatiq.actor(
+            actor_name=RECEIPT_ACTOR,
+            queue_name=PAYMENTS_QUEUE,
+            broker=broker,
+            time_limit=NOTICE_TIME_LIMIT_MS,
+            max_retries=NOTICE_RETRIES,
+            min_backoff=10_000,
+            max_backoff=15 * 60_000,
+        )(send_payment_receipt),
+        upkeep=dramatiq.actor(
+            actor_name=UPKEEP_ACTOR,
+            queue_name=PAYMENTS_QUEUE,
+            broker=broker,
+            time_limit=10 * 60_000,
+            max_retries=0,
+        )(payment_upkeep),
+    )
+    return actors
+
+
+# How each channel says "do this": a command on Telegram, a word on WhatsApp.
+_HOW = {
+    "telegram": {
+        "low_balance": "/buy",
+        "plan_ending": "/subscribe",
+        "results_expiring": "/history",
+        "off": "/settings",
+    },
+    "whatsapp": {
+        "low_balance": "*beli*",
+        "plan_ending": "*subscribe*",
+        "results_expiring": "📥",
+        "off": "*pengingat mati*",
+    },
+}
+
+
+def reminder_text(reminder: Reminder, settings: Settings) -> str:
+    language = reminder.language
+    how = _HOW.get(reminder.channel, _HOW["telegram"])
+    values = reminder.values
+    if reminder.kind == "low_balance":
+        body = text(
+            "remind.low_balance",
+            language,
+            balance=money(int(values["balance"]), language),
+            how=how["low_balance"],
+        )
+    elif reminder.kind == "plan_ending":
+        body = text(
+            "remind.plan_ending",
+            language,
+            plan=str(values["plan"]).title(),
+            ends=_date(values["ends"], settings),
+            how=how["plan_ending"],
+        )
+    else:
+        body = text(
+            "remind.results_expiring",
+            language,
+            batch=values["batch_id"],
+            ends=_date(values["deleted_at"], settings),
+            how=how["results_expiring"],
+        )
+    return f"{body}\n{text('remind.off_hint', language, how=how['off'])}"
+
+
+async def send_reminders(
+    runtime: Runtime, settings: Settings, *, skip_sources: frozenset[str]
+) -> None:
+    """Send the reminders due now, each once; on WhatsApp only inside the 24-hour window
+    (a reminder is not worth a template message, and never worth holding for days)."""
+    rules = ReminderRules(
+        low_balance_credits=settings.low_balance_credits,
+        plan_ahead=timedelta(days=settings.renewal_reminder_days),
+        retention=timedelta(days=settings.retention_days),
+        skip_plan_sources=skip_sources,
+    )
+    for reminder in await claim_due_reminders(runtime.uow(), rules, now=utcnow()):
+        if reminder.channel == "whatsapp" and not await window_open(
+            runtime.uow(), str(reminder.chat["number"]), now=utcnow()
+        ):
+            continue
+        try:
+            await runtime.channel(reminder.channel).send_text(
+                reminder.chat, reminder_text(reminder, settings)
+            )
+        except (DeliveryError, UnknownChannel):
+            log.warning("%s reminder of account %s not sent", reminder.kind, reminder.account_id)
