@@ -11,9 +11,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import dramatiq
 import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp_remotes import XForwardedStrict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -22,6 +25,7 @@ from bot.http_api import PREFIX, ApiContext, build_api
 from bot.observability import request_ids
 from bot.openapi import openapi_document
 from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
+from bot.state import SharedState, open_shared_state
 from bot.whatsapp.web import add_download_route, add_whatsapp_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.uow import UnitOfWork
@@ -37,6 +41,8 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", SessionFactory)
 ACTORS = web.AppKey("actors", Actors)
+BROKER = web.AppKey("broker", dramatiq.Broker)
+STATE = web.AppKey("shared_state", SharedState)
 
 
 def _database_check(app: web.Application) -> HealthCheck:
@@ -79,6 +85,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = create_session_factory(engine)
     broker, actors = build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
     app[ACTORS] = actors
+    app[BROKER] = broker
     worker = None if settings.redis_url else start_embedded_worker(broker, settings.worker_threads)
     scheduler = schedule_maintenance(actors, settings)
     scheduler.start()
@@ -102,9 +109,16 @@ def model_files(settings: Settings) -> list[Path]:
     return required_model_files(settings)
 
 
+def _forwarded(settings: Settings) -> list[Any]:
+    """Believe X-Forwarded-* only from the configured proxies; without any, never."""
+    if not settings.trusted_proxies:
+        return []
+    return [XForwardedStrict([list(settings.trusted_proxies)]).middleware]
+
+
 def build_web_app(settings: Settings) -> web.Application:
     """Build the web application of the bot process from its settings."""
-    app = web.Application(middlewares=[request_ids])
+    app = web.Application(middlewares=[*_forwarded(settings), request_ids])
     app[SETTINGS] = settings
 
     def uow() -> UnitOfWork:
@@ -116,12 +130,17 @@ def build_web_app(settings: Settings) -> web.Application:
     async def submit(accepted: AcceptedBatch) -> bool:
         return await submit_batch(app[ACTORS], uow(), accepted)
 
-    app.add_subapp(
-        PREFIX,
-        build_api(
-            ApiContext(settings, uow, submit, requests_per_minute=settings.api_requests_per_minute)
-        ),
-    )
+    api = ApiContext(settings, uow, submit, requests_per_minute=settings.api_requests_per_minute)
+
+    async def shared_state(app: web.Application) -> AsyncIterator[None]:
+        # What several web processes must see alike: in Redis when REDIS_URL is set.
+        async with open_shared_state(settings) as state:
+            app[STATE] = state
+            api.rate_limit = state.api_rate_limit()
+            yield
+
+    app.cleanup_ctx.append(shared_state)
+    app.add_subapp(PREFIX, build_api(api))
     document = openapi_document(PREFIX)
 
     async def openapi(request: web.Request) -> web.Response:
@@ -131,9 +150,11 @@ def build_web_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/openapi.json", openapi)
     add_download_route(app, settings, uow)
     if settings.whatsapp_enabled:
-        add_whatsapp_routes(app, settings, uow, submit)
+        from workers.whatsapp import queue_message
+
+        add_whatsapp_routes(app, settings, uow, lambda: queue_message(app[BROKER]))
     if settings.telegram_bot_token is not None:
         from bot.telegram.application import add_telegram
 
-        add_telegram(app, settings, uow, submit)
+        add_telegram(app, settings, uow, submit, STATE)
     return app

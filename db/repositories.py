@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -601,17 +602,24 @@ class AccountLinkRepository(_Repository):
 class WhatsAppRepository(_Repository):
     """Webhook deduplication and the 24-hour customer-service window per number."""
 
-    async def record_inbound(self, message_id: str, now: datetime) -> bool:
+    async def record_inbound(
+        self, message_id: str, now: datetime, payload: dict[str, Any] | None = None
+    ) -> bool:
         """Remember a message id; False when it was seen before (a repeated delivery)."""
         dialect = self.session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (
             insert(WhatsAppInbound)
-            .values(message_id=message_id, received_at=now)
+            .values(message_id=message_id, received_at=now, payload=payload)
             .on_conflict_do_nothing()
             .returning(WhatsAppInbound.message_id)
         )
         return (await self.session.execute(statement)).first() is not None
+
+    async def inbound_payload(self, message_id: str) -> dict[str, Any] | None:
+        """The message recorded under `message_id`, when it was recorded with one."""
+        inbound = await self.session.get(WhatsAppInbound, message_id)
+        return None if inbound is None else inbound.payload
 
     async def forget_inbound(self, message_id: str) -> None:
         await self.session.execute(

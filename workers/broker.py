@@ -17,6 +17,8 @@ PRIORITY_IMAGES = "images-priority"
 IMAGES = "images"
 BATCHES = "batches"
 MAINTENANCE = "maintenance"
+# WhatsApp messages, handled after the webhook answered: never behind a backlog of images.
+WHATSAPP = "whatsapp"
 
 
 def build_broker(
@@ -48,7 +50,7 @@ def build_broker(
 
 def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
     """Messages waiting on each pipeline queue (blocking I/O on Redis: call it in a thread)."""
-    names = (PRIORITY_IMAGES, IMAGES, BATCHES, MAINTENANCE)
+    names = (PRIORITY_IMAGES, IMAGES, BATCHES, MAINTENANCE, WHATSAPP)
     if isinstance(broker, RedisBroker):
         return {name: int(broker.client.llen(f"{broker.namespace}:{name}")) for name in names}
     if isinstance(broker, StubBroker):

@@ -75,7 +75,12 @@ def build_pipeline(settings: Settings, channels: ChannelFactory) -> tuple[dramat
         channels={},
     )
     runtime.channels = dict(channels(runtime.uow))
-    return broker, declare_actors(broker, runtime)
+    actors = declare_actors(broker, runtime)
+    if settings.whatsapp_enabled:
+        from workers.whatsapp import declare_whatsapp_jobs
+
+        declare_whatsapp_jobs(broker, settings, runtime.uow, actors)
+    return broker, actors
 
 
 def setup() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from bot.gathering import Gatherer
+from bot.gathering import Gathering
 from db.uow import UnitOfWork
 from services.billing import AcceptedBatch
 from services.settings import Settings
@@ -28,6 +29,13 @@ class IncomingFile:
     language: str
     chat_id: int
 
+    def encode(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def decode(cls, encoded: str) -> IncomingFile:
+        return cls(**json.loads(encoded))
+
 
 @dataclass
 class TelegramDeps:
@@ -36,7 +44,7 @@ class TelegramDeps:
     settings: Settings
     uow: Callable[[], UnitOfWork]
     submit: Callable[[AcceptedBatch], Awaitable[bool]]
-    gatherer: Gatherer[IncomingFile] | None = field(default=None)
+    gatherer: Gathering[IncomingFile] | None = field(default=None)
 
 
 class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -9,13 +10,15 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from dramatiq.brokers.stub import StubBroker
 
-from bot.app import build_web_app
+from bot.app import BROKER, build_web_app
 from bot.whatsapp.web import WEBHOOK_PATH
 from services.settings import Settings
 from tests.api.conftest import MODELS, service_settings
 from tests.fakes.whatsapp_api import FakeGraphApi
 from tests.whatsapp import payloads
+from workers.broker import WHATSAPP
 
 APP_SECRET = "app-secret-for-tests"
 VERIFY_TOKEN = "verify-token-for-tests"
@@ -70,10 +73,18 @@ class Channel:
         return await self.client.post(WEBHOOK_PATH, data=body, headers=headers)
 
     async def send(self, message: dict[str, Any], number: str = NUMBER) -> ClientResponse:
+        """Post a message as Meta does, and wait until its job has handled it."""
         body = payloads.notification(number, message, phone_number_id=PHONE_NUMBER_ID)
         response = await self.post(body)
         assert response.status == 200, await response.text()
+        await self.handled()
         return response
+
+    async def handled(self) -> None:
+        """Wait until the WhatsApp message jobs queued so far are done (in-process queue)."""
+        broker = self.client.server.app[BROKER]
+        assert isinstance(broker, StubBroker)
+        await asyncio.to_thread(broker.join, WHATSAPP, timeout=30_000)
 
 
 @pytest.fixture
