@@ -82,7 +82,7 @@ class Channel:
 
     async def handled(self) -> None:
         """Wait until the WhatsApp message jobs queued so far are done (in-process queue)."""
-        broker = self.client.server.app[BROKER]
+        broker = self.client.app[BROKER]
         assert isinstance(broker, StubBroker)
         await asyncio.to_thread(broker.join, WHATSAPP, timeout=30_000)
 
