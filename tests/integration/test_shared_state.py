@@ -100,9 +100,7 @@ async def test_a_full_gathering_is_handed_over_without_waiting(clients, redis_na
     await second.close()
 
 
-async def test_the_request_limit_of_an_account_counts_across_processes(
-    redis_url, redis_namespace
-):
+async def test_the_request_limit_of_an_account_counts_across_processes(redis_url, redis_namespace):
     one = AccountRateLimit.on_redis(redis_url, redis_namespace, per_minute=3)
     other = AccountRateLimit.on_redis(redis_url, redis_namespace, per_minute=3)
 
