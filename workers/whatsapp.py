@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 HANDLE_MESSAGE = "handle_whatsapp_message"
 MESSAGE_FAILED = "whatsapp_message_failed"
+# How long a job waits for the webhook's commit before it tries again later.
+RECORD_WAIT_SECONDS = 3.0
 
 
 class MessageNotRecorded(Exception):
@@ -107,10 +109,15 @@ class CloseIntake(dramatiq.Middleware):
             loop_thread.run_coroutine(self.intake.close())
 
 
-async def _recorded(uow: Callable[[], UnitOfWork], message_id: str) -> Inbound:
-    payload = await recorded_message(uow(), message_id)
-    if payload is None:
-        raise MessageNotRecorded(message_id)
+async def _recorded(
+    uow: Callable[[], UnitOfWork], message_id: str, *, wait_seconds: float = 0.0
+) -> Inbound:
+    """The message the webhook recorded; it commits just after queueing, so wait a moment."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while (payload := await recorded_message(uow(), message_id)) is None:
+        if asyncio.get_running_loop().time() >= deadline:
+            raise MessageNotRecorded(message_id)
+        await asyncio.sleep(0.05)
     return Inbound.from_payload(payload)
 
 
@@ -128,7 +135,7 @@ def declare_whatsapp_jobs(
 
     async def handle_whatsapp_message(message_id: str) -> None:
         """Handle one WhatsApp message the webhook took in: fetch its file, answer it."""
-        inbound = await _recorded(uow, message_id)
+        inbound = await _recorded(uow, message_id, wait_seconds=RECORD_WAIT_SECONDS)
         conversation = await intake.conversation()
         # Dramatiq's time limit cannot stop a coroutine: the job keeps its own.
         async with asyncio.timeout(settings.whatsapp_job_seconds):
