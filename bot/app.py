@@ -16,7 +16,6 @@ from typing import Any
 import dramatiq
 import redis.asyncio as aioredis
 from aiohttp import web
-from aiohttp_remotes import XForwardedStrict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,6 +24,7 @@ from bot.http_api import PREFIX, ApiContext, build_api
 from bot.observability import request_ids
 from bot.openapi import openapi_document
 from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
+from bot.proxies import trusted_forwarding
 from bot.state import SharedState, open_shared_state
 from bot.whatsapp.web import add_download_route, add_whatsapp_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
@@ -113,7 +113,7 @@ def _forwarded(settings: Settings) -> list[Any]:
     """Believe X-Forwarded-* only from the configured proxies; without any, never."""
     if not settings.trusted_proxies:
         return []
-    return [XForwardedStrict([list(settings.trusted_proxies)]).middleware]
+    return [trusted_forwarding(settings.trusted_proxies)]
 
 
 def build_web_app(settings: Settings) -> web.Application:
