@@ -50,7 +50,8 @@ def whatsapp_settings(tmp_path, database_url, graph_api: FakeGraphApi, port: int
         whatsapp_app_secret=APP_SECRET,
         whatsapp_verify_token=VERIFY_TOKEN,
         whatsapp_api_url=graph_api.base_url,
-        gather_seconds=0.3,
+        # Quiet enough for the next message of a series to pass the webhook and its job.
+        gather_seconds=0.8,
         public_base_url=f"http://127.0.0.1:{port}",
         welcome_credits=100,
     )
