@@ -88,6 +88,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[BROKER] = broker
     worker = None if settings.redis_url else start_embedded_worker(broker, settings.worker_threads)
     scheduler = schedule_maintenance(actors, settings)
+    if settings.whatsapp_enabled:
+        from workers.whatsapp import schedule_message_sweep
+
+        schedule_message_sweep(scheduler, broker, settings.sweep_interval_seconds)
     scheduler.start()
     ops = app[OPS]
     ops.checks["database"] = _database_check(app)

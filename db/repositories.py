@@ -621,6 +621,35 @@ class WhatsAppRepository(_Repository):
         inbound = await self.session.get(WhatsAppInbound, message_id)
         return None if inbound is None else inbound.payload
 
+    async def mark_handled(self, message_id: str, now: datetime) -> bool:
+        """Note that a message's job is done; False when it was done already."""
+        result = await self.session.execute(
+            update(WhatsAppInbound)
+            .where(WhatsAppInbound.message_id == message_id, WhatsAppInbound.handled_at.is_(None))
+            .values(handled_at=now)
+            .returning(WhatsAppInbound.message_id)
+        )
+        return result.first() is not None
+
+    async def is_handled(self, message_id: str) -> bool:
+        inbound = await self.session.get(WhatsAppInbound, message_id)
+        return inbound is not None and inbound.handled_at is not None
+
+    async def unhandled(self, received_before: datetime, received_after: datetime) -> list[str]:
+        """Ids of messages taken in for a job between the two times and never handled."""
+        rows = await self.session.scalars(
+            select(WhatsAppInbound.message_id)
+            .where(
+                WhatsAppInbound.payload.is_not(None),
+                WhatsAppInbound.handled_at.is_(None),
+                WhatsAppInbound.received_at < received_before,
+                WhatsAppInbound.received_at > received_after,
+            )
+            .order_by(WhatsAppInbound.received_at)
+            .limit(500)
+        )
+        return list(rows)
+
     async def forget_inbound(self, message_id: str) -> None:
         await self.session.execute(
             delete(WhatsAppInbound).where(WhatsAppInbound.message_id == message_id)

@@ -60,6 +60,25 @@ async def recorded_message(uow: UnitOfWork, message_id: str) -> dict[str, Any] |
         return await uow.whatsapp.inbound_payload(message_id)
 
 
+async def is_message_handled(uow: UnitOfWork, message_id: str) -> bool:
+    async with uow:
+        return await uow.whatsapp.is_handled(message_id)
+
+
+async def mark_message_handled(uow: UnitOfWork, message_id: str, *, now: datetime) -> None:
+    """Note that a message's job finished (or gave up and told the person)."""
+    async with uow:
+        await uow.whatsapp.mark_handled(message_id, now)
+        await uow.commit()
+
+
+async def unhandled_messages(uow: UnitOfWork, *, now: datetime, older_than: timedelta) -> list[str]:
+    """Messages taken in more than `older_than` ago whose job never finished (a process that
+    held it died): the ones Meta will not deliver again, since the webhook answered 200."""
+    async with uow:
+        return await uow.whatsapp.unhandled(now - older_than, now - DEDUP_MEMORY)
+
+
 async def forget_inbound(uow: UnitOfWork, message_id: str) -> None:
     """Let a message be handled again (its handling failed before anything was shown)."""
     async with uow:

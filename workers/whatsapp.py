@@ -14,11 +14,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import dramatiq
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from dramatiq.asyncio import get_event_loop_thread
+from redis.exceptions import RedisError
 
 from bot.messages import text
 from bot.state import open_shared_state
@@ -28,8 +31,14 @@ from bot.whatsapp.graph import GraphClient, GraphError
 from bot.whatsapp.updates import Inbound, Kind
 from db.uow import UnitOfWork
 from services.billing import AcceptedBatch
+from services.clock import utcnow
 from services.settings import Settings
-from services.whatsapp import recorded_message
+from services.whatsapp import (
+    is_message_handled,
+    mark_message_handled,
+    recorded_message,
+    unhandled_messages,
+)
 from workers.actors import Actors
 from workers.broker import WHATSAPP
 from workers.submit import submit_batch
@@ -38,6 +47,7 @@ log = logging.getLogger(__name__)
 
 HANDLE_MESSAGE = "handle_whatsapp_message"
 MESSAGE_FAILED = "whatsapp_message_failed"
+SWEEP_MESSAGES = "sweep_whatsapp_messages"
 # How long a job waits for the webhook's commit before it tries again later.
 RECORD_WAIT_SECONDS = 3.0
 
@@ -136,10 +146,13 @@ def declare_whatsapp_jobs(
     async def handle_whatsapp_message(message_id: str) -> None:
         """Handle one WhatsApp message the webhook took in: fetch its file, answer it."""
         inbound = await _recorded(uow, message_id, wait_seconds=RECORD_WAIT_SECONDS)
+        if await is_message_handled(uow(), message_id):
+            return  # sent again by the sweep while the first job was still on its way
         conversation = await intake.conversation()
         # Dramatiq's time limit cannot stop a coroutine: the job keeps its own.
         async with asyncio.timeout(settings.whatsapp_job_seconds):
             await conversation.handle(inbound)
+        await mark_message_handled(uow(), message_id, now=utcnow())
 
     async def whatsapp_message_failed(message: dict[str, Any], info: dict[str, Any]) -> None:
         """Tell the person that a message of theirs could not be handled, so they send again."""
@@ -157,6 +170,15 @@ def declare_whatsapp_jobs(
         key = "wa.media.failed" if inbound.kind in (Kind.IMAGE, Kind.DOCUMENT) else None
         conversation = await intake.conversation()
         await conversation.say(inbound.number, text(key or "chat.error.generic", language))
+        await mark_message_handled(uow(), message_id, now=utcnow())
+
+    async def sweep_whatsapp_messages() -> None:
+        """Queue again the messages whose job was lost with the process that held it."""
+        lost = await unhandled_messages(uow(), now=utcnow(), older_than=sweep_grace(settings))
+        for message_id in lost:
+            await asyncio.to_thread(handle.send, message_id)
+        if lost:
+            log.warning("queued %d WhatsApp messages again whose job was lost", len(lost))
 
     def retry_when(attempts: int, error: BaseException) -> bool:
         return attempts < retries and is_passing(error)
@@ -175,7 +197,33 @@ def declare_whatsapp_jobs(
     dramatiq.actor(actor_name=MESSAGE_FAILED, queue_name=WHATSAPP, broker=broker, max_retries=3)(
         whatsapp_message_failed
     )
+    dramatiq.actor(actor_name=SWEEP_MESSAGES, queue_name=WHATSAPP, broker=broker, max_retries=0)(
+        sweep_whatsapp_messages
+    )
     return handle
+
+
+def sweep_grace(settings: Settings) -> timedelta:
+    """How old an unhandled message must be before it counts as lost: older than every try
+    of its job together could take (each try's limit, and the backoff between them)."""
+    tries = settings.whatsapp_job_retries + 1
+    worst = (settings.whatsapp_job_seconds + RECORD_WAIT_SECONDS + 30) * tries
+    return max(timedelta(seconds=settings.queued_grace_seconds), timedelta(seconds=worst))
+
+
+def schedule_message_sweep(
+    scheduler: AsyncIOScheduler, broker: dramatiq.Broker, every: int
+) -> None:
+    """Send the sweep of lost WhatsApp messages every `every` seconds."""
+    sweep = broker.get_actor(SWEEP_MESSAGES)
+
+    def send() -> None:
+        try:
+            sweep.send()
+        except (RedisError, dramatiq.errors.BrokerConnectionError) as error:
+            log.warning("could not schedule the WhatsApp message sweep: %s", error)
+
+    scheduler.add_job(send, "interval", seconds=every)
 
 
 def queue_message(broker: dramatiq.Broker) -> Callable[[str], Any]:

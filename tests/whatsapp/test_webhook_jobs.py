@@ -5,18 +5,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from bot.app import build_web_app
+from bot.app import BROKER, build_web_app
+from bot.whatsapp.updates import Inbound, Kind
 from db.models import WhatsAppInbound
+from services.clock import utcnow
+from services.whatsapp import take_in_message
 from tests.api.conftest import MODELS
 from tests.whatsapp import payloads
-from tests.whatsapp.conftest import PHONE_NUMBER_ID, Channel, _free_port, whatsapp_settings
+from tests.whatsapp.conftest import (
+    NUMBER,
+    PHONE_NUMBER_ID,
+    Channel,
+    _free_port,
+    whatsapp_settings,
+)
 from tests.whatsapp.test_flow import photo
+from workers.whatsapp import SWEEP_MESSAGES
 
 
 @asynccontextmanager
@@ -110,3 +121,32 @@ async def test_with_the_queue_down_the_webhook_keeps_nothing_so_metas_retry_is_t
         async with make_uow() as uow:
             kept = (await uow.session.scalars(select(WhatsAppInbound))).all()
         assert [row.payload["text"] for row in kept] == ["help"]
+
+
+async def test_a_message_whose_job_was_lost_with_its_process_is_handled_by_the_sweep(
+    channel, make_uow
+):
+    # Given a message taken in an hour ago whose job died with the process that held it
+    inbound = Inbound("wamid.lost-1", NUMBER, "Sari", utcnow(), Kind.TEXT, text="help")
+
+    async def lost_queue() -> None:
+        return None
+
+    hour_ago = utcnow() - timedelta(hours=1)
+    assert await take_in_message(
+        make_uow(), inbound.message_id, NUMBER, inbound.to_payload(), queue=lost_queue, now=hour_ago
+    )
+    broker = channel.client.app[BROKER]
+
+    # When the sweep runs, twice
+    for _ in range(2):
+        broker.get_actor(SWEEP_MESSAGES).send()
+        await channel.handled()
+
+    # Then the message is answered once (the welcome and the help) and noted as handled
+    sent = await channel.api.wait_for_sent(2)
+    await asyncio.sleep(0.3)
+    assert len(channel.api.sent) == 2
+    assert "stats" in sent[1]["text"]["body"]
+    async with make_uow() as uow:
+        assert await uow.whatsapp.is_handled("wamid.lost-1")
