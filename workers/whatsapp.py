@@ -134,7 +134,7 @@ async def _recorded(
 def declare_whatsapp_jobs(
     broker: dramatiq.Broker, settings: Settings, uow: Callable[[], UnitOfWork], actors: Actors
 ) -> dramatiq.Actor[[str], None]:
-    """Declare the WhatsApp message job and its last-word job on `broker`."""
+    """Declare the WhatsApp message job, its last word when it fails, and the sweep."""
 
     async def submit(accepted: AcceptedBatch) -> bool:
         return await submit_batch(actors, uow(), accepted)
