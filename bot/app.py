@@ -33,7 +33,12 @@ from services.billing import AcceptedBatch
 from services.settings import Settings
 from workers.actors import Actors
 from workers.broker import queue_depth
-from workers.main import build_pipeline, schedule_maintenance, start_embedded_worker
+from workers.main import (
+    build_pipeline,
+    schedule_maintenance,
+    start_embedded_worker,
+    worker_thread_count,
+)
 from workers.submit import submit_batch
 
 log = logging.getLogger(__name__)
@@ -86,7 +91,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     broker, actors = build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
     app[ACTORS] = actors
     app[BROKER] = broker
-    worker = None if settings.redis_url else start_embedded_worker(broker, settings.worker_threads)
+    worker = (
+        None if settings.redis_url else start_embedded_worker(broker, worker_thread_count(settings))
+    )
     scheduler = schedule_maintenance(actors, settings)
     if settings.whatsapp_enabled:
         from workers.whatsapp import schedule_message_sweep

@@ -19,6 +19,8 @@ BATCHES = "batches"
 MAINTENANCE = "maintenance"
 # WhatsApp messages, handled after the webhook answered: never behind a backlog of images.
 WHATSAPP = "whatsapp"
+# Worker threads added for it, so a person's message never waits behind a batch of images.
+WHATSAPP_THREADS = 4
 
 
 def build_broker(

@@ -191,6 +191,8 @@ def declare_whatsapp_jobs(
         min_backoff=500,
         max_backoff=30_000,
         on_retry_exhausted=MESSAGE_FAILED,
+        # A person waits for the answer: ahead of images already fetched by this worker.
+        priority=-10,
         # Dramatiq's own limit too, a little later: it frees the worker thread.
         time_limit=(settings.whatsapp_job_seconds + 30) * 1000,
     )(handle_whatsapp_message)
