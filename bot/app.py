@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import redis.asyncio as aioredis
@@ -25,6 +26,8 @@ from bot.openapi import openapi_document
 from bot.ops import OPS, HealthCheck, OpsContext, add_ops_routes
 from bot.payments_web import PAYMENTS, add_payment_api_routes, add_payment_routes, build_payments
 from bot.previews import Previewer
+from bot.proxies import trusted_forwarding
+from bot.state import SharedState, open_shared_state
 from bot.whatsapp.web import add_download_route, add_whatsapp_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.uow import UnitOfWork
@@ -32,7 +35,12 @@ from services.billing import AcceptedBatch
 from services.settings import Settings
 from workers.actors import Actors
 from workers.broker import queue_depth
-from workers.main import build_pipeline, schedule_maintenance, start_embedded_worker
+from workers.main import (
+    build_pipeline,
+    schedule_maintenance,
+    start_embedded_worker,
+    worker_thread_count,
+)
 from workers.payment_actors import payment_actors
 from workers.submit import submit_batch
 
@@ -42,6 +50,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", SessionFactory)
 ACTORS = web.AppKey("actors", Actors)
 BROKER = web.AppKey("broker", dramatiq.Broker)
+STATE = web.AppKey("shared_state", SharedState)
 
 
 def _database_check(app: web.Application) -> HealthCheck:
@@ -85,8 +94,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     broker, actors = build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
     app[ACTORS] = actors
     app[BROKER] = broker
-    worker = None if settings.redis_url else start_embedded_worker(broker, settings.worker_threads)
+    worker = (
+        None if settings.redis_url else start_embedded_worker(broker, worker_thread_count(settings))
+    )
     scheduler = schedule_maintenance(actors, settings)
+    if settings.whatsapp_enabled:
+        from workers.whatsapp import schedule_message_sweep
+
+        schedule_message_sweep(scheduler, broker, settings.sweep_interval_seconds)
     scheduler.start()
     ops = app[OPS]
     ops.checks["database"] = _database_check(app)
@@ -108,9 +123,16 @@ def model_files(settings: Settings) -> list[Path]:
     return required_model_files(settings)
 
 
+def _forwarded(settings: Settings) -> list[Any]:
+    """Believe X-Forwarded-* only from the configured proxies; without any, never."""
+    if not settings.trusted_proxies:
+        return []
+    return [trusted_forwarding(settings.trusted_proxies)]
+
+
 def build_web_app(settings: Settings) -> web.Application:
     """Build the web application of the bot process from its settings."""
-    app = web.Application(middlewares=[request_ids])
+    app = web.Application(middlewares=[*_forwarded(settings), request_ids])
     app[SETTINGS] = settings
 
     def uow() -> UnitOfWork:
@@ -137,9 +159,17 @@ def build_web_app(settings: Settings) -> web.Application:
 
         app.cleanup_ctx.append(close_previews)
 
-    api = build_api(
-        ApiContext(settings, uow, submit, requests_per_minute=settings.api_requests_per_minute)
-    )
+    api = ApiContext(settings, uow, submit, requests_per_minute=settings.api_requests_per_minute)
+
+    async def shared_state(app: web.Application) -> AsyncIterator[None]:
+        # What several web processes must see alike: in Redis when REDIS_URL is set.
+        async with open_shared_state(settings) as state:
+            app[STATE] = state
+            api.rate_limit = state.api_rate_limit()
+            yield
+
+    app.cleanup_ctx.append(shared_state)
+    api_app = build_api(api)
     payments = build_payments(settings)
     if payments is not None:
 
@@ -148,8 +178,8 @@ def build_web_app(settings: Settings) -> web.Application:
             await asyncio.to_thread(payment_actors(app[BROKER]).send_receipt.send, order_id)
 
         add_payment_routes(app, settings, uow, payments, queue_receipt)
-        add_payment_api_routes(api, app[PAYMENTS])
-    app.add_subapp(PREFIX, api)
+        add_payment_api_routes(api_app, app[PAYMENTS])
+    app.add_subapp(PREFIX, api_app)
     document = openapi_document(PREFIX)
 
     async def openapi(request: web.Request) -> web.Response:
@@ -161,9 +191,11 @@ def build_web_app(settings: Settings) -> web.Application:
     if settings.whatsapp_enabled:
         secrets = (settings.whatsapp_verify_token, settings.whatsapp_app_secret)
         protect_secrets(*(secret.get_secret_value() for secret in secrets if secret))
-        add_whatsapp_routes(app, settings, uow, submit, finish=finish, previews=previews)
+        from workers.whatsapp import queue_message
+
+        add_whatsapp_routes(app, settings, uow, lambda: queue_message(app[BROKER]))
     if settings.telegram_bot_token is not None:
         from bot.telegram.application import add_telegram
 
-        add_telegram(app, settings, uow, submit, finish=finish, previews=previews)
+        add_telegram(app, settings, uow, submit, STATE, finish=finish, previews=previews)
     return app

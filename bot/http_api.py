@@ -13,16 +13,16 @@ import logging
 import secrets
 import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiolimiter import AsyncLimiter
 
 from bot.messages import reason
+from bot.rate_limit import AccountRateLimit
 from db.models import BatchStatus
 from db.uow import UnitOfWork
 from services.api_keys import (
@@ -105,7 +105,6 @@ class ApiContext:
     submit: Callable[[AcceptedBatch], Awaitable[bool]]
     requests_per_minute: int = 60
     removal_wait_seconds: float = 120.0
-    limiters: dict[int, AsyncLimiter] = field(default_factory=dict)
     _signing_key: bytes | None = None
 
     def signing_key(self) -> bytes:
@@ -117,11 +116,13 @@ class ApiContext:
             )
         return self._signing_key
 
-    def limiter(self, account_id: int) -> AsyncLimiter:
-        # One bucket per account in this process, created on first use.
-        if account_id not in self.limiters:
-            self.limiters[account_id] = AsyncLimiter(self.requests_per_minute, 60)
-        return self.limiters[account_id]
+    # Shared by the web processes through Redis when the composition root sets it.
+    rate_limit: AccountRateLimit | None = None
+
+    def limiter(self) -> AccountRateLimit:
+        if self.rate_limit is None:
+            self.rate_limit = AccountRateLimit.in_process(self.requests_per_minute)
+        return self.rate_limit
 
 
 API = web.AppKey("api", ApiContext)
@@ -168,10 +169,8 @@ async def require_key(request: web.Request, handler: Handler) -> web.StreamRespo
     if scheme.lower() != "bearer" or not secret:
         raise InvalidApiKey("send Authorization: Bearer <your API key>")
     account_id = await authenticate(context.uow(), secret.strip(), now=utcnow())
-    limiter = context.limiter(account_id)
-    if not limiter.has_capacity():
+    if not await context.limiter().hit(account_id):
         raise ApiError("rate_limited", "too many requests; slow down", 429)
-    await limiter.acquire()
     request[ACCOUNT_ID] = account_id
     return await handler(request)
 

@@ -324,12 +324,16 @@ class LinkCode(Base):
 
 
 class WhatsAppInbound(Base):
-    """A WhatsApp message id already handled, so that Meta's repeated deliveries are ignored."""
+    """A WhatsApp message id already taken in, so that Meta's repeated deliveries are ignored."""
 
     __tablename__ = "whatsapp_inbound"
 
     message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
+    # The message itself, for the job that handles it after the webhook has answered Meta,
+    # and when that job finished (or gave up): unhandled messages are queued again.
+    payload: Mapped[dict[str, Any] | None]
+    handled_at: Mapped[datetime | None]
 
 
 class WhatsAppContact(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -857,17 +858,53 @@ class AccountLinkRepository(_Repository):
 class WhatsAppRepository(_Repository):
     """Webhook deduplication and the 24-hour customer-service window per number."""
 
-    async def record_inbound(self, message_id: str, now: datetime) -> bool:
+    async def record_inbound(
+        self, message_id: str, now: datetime, payload: dict[str, Any] | None = None
+    ) -> bool:
         """Remember a message id; False when it was seen before (a repeated delivery)."""
         dialect = self.session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (
             insert(WhatsAppInbound)
-            .values(message_id=message_id, received_at=now)
+            .values(message_id=message_id, received_at=now, payload=payload)
             .on_conflict_do_nothing()
             .returning(WhatsAppInbound.message_id)
         )
         return (await self.session.execute(statement)).first() is not None
+
+    async def inbound_payload(self, message_id: str) -> dict[str, Any] | None:
+        """The message recorded under `message_id`, when it was recorded with one."""
+        inbound = await self.session.get(WhatsAppInbound, message_id)
+        return None if inbound is None else inbound.payload
+
+    async def mark_handled(self, message_id: str, now: datetime) -> bool:
+        """Note that a message's job is done; False when it was done already."""
+        result = await self.session.execute(
+            update(WhatsAppInbound)
+            .where(WhatsAppInbound.message_id == message_id, WhatsAppInbound.handled_at.is_(None))
+            .values(handled_at=now)
+            .returning(WhatsAppInbound.message_id)
+        )
+        return result.first() is not None
+
+    async def is_handled(self, message_id: str) -> bool:
+        inbound = await self.session.get(WhatsAppInbound, message_id)
+        return inbound is not None and inbound.handled_at is not None
+
+    async def unhandled(self, received_before: datetime, received_after: datetime) -> list[str]:
+        """Ids of messages taken in for a job between the two times and never handled."""
+        rows = await self.session.scalars(
+            select(WhatsAppInbound.message_id)
+            .where(
+                WhatsAppInbound.payload.is_not(None),
+                WhatsAppInbound.handled_at.is_(None),
+                WhatsAppInbound.received_at < received_before,
+                WhatsAppInbound.received_at > received_after,
+            )
+            .order_by(WhatsAppInbound.received_at)
+            .limit(500)
+        )
+        return list(rows)
 
     async def forget_inbound(self, message_id: str) -> None:
         await self.session.execute(

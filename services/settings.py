@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -170,6 +171,18 @@ class Settings(BaseSettings):
     max_stored_mb_per_account: int = Field(default=2048, gt=0)
     # Bearer token of GET /metrics; unset: /metrics answers loopback clients only.
     metrics_token: SecretStr | None = None
+    # Many web processes (docs/architecture.md, "Scaling out"). A gathering whose process died
+    # before quoting it is taken over by another process after this many seconds overdue.
+    gather_orphan_seconds: float = Field(default=10.0, gt=0)
+    # The path the web process serves Telegram's webhook at, when a reverse proxy rewrites
+    # the public path of TELEGRAM_WEBHOOK_URL (unset: that URL's path).
+    telegram_webhook_path: str | None = None
+    # Proxies whose X-Forwarded-For/-Proto/-Host headers are believed (IPs or networks, comma
+    # separated); unset: the headers are ignored and the peer is the client.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    # WhatsApp messages are handled by a job on their own queue: its time limit and retries.
+    whatsapp_job_seconds: int = Field(default=120, gt=0)
+    whatsapp_job_retries: int = Field(default=4, ge=0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -201,6 +214,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CALLBACK_RETRY_SCHEDULE_SECONDS: at most 20 waits of 0 to 604800 seconds"
             )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as error:
+                raise ValueError(f"TRUSTED_PROXIES: {proxy!r} is no IP or network") from error
         return value
 
     @field_validator("stars_credit_packs", mode="before")

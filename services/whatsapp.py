@@ -7,7 +7,9 @@ window is held and sent when the person writes again, which reopens the window.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from db.uow import UnitOfWork
 
@@ -25,6 +27,56 @@ async def record_inbound(uow: UnitOfWork, message_id: str, number: str, *, now: 
         await uow.whatsapp.touch_contact(number, now)
         await uow.commit()
     return True
+
+
+async def take_in_message(
+    uow: UnitOfWork,
+    message_id: str,
+    number: str,
+    payload: dict[str, Any],
+    *,
+    queue: Callable[[], Awaitable[None]],
+    now: datetime,
+) -> bool:
+    """Keep a message for its job and queue the job, as one step; False for a repeat.
+
+    The job is queued before the record commits: when queueing fails nothing is kept, so the
+    sender's retry is taken in afresh; when the process dies before the commit, the job finds
+    no message and does nothing, and the retry again is taken in afresh. The job therefore
+    waits a moment for a record it does not see yet (the commit follows the queueing).
+    """
+    async with uow:
+        if not await uow.whatsapp.record_inbound(message_id, now, payload):
+            return False
+        await uow.whatsapp.touch_contact(number, now)
+        await queue()
+        await uow.commit()
+    return True
+
+
+async def recorded_message(uow: UnitOfWork, message_id: str) -> dict[str, Any] | None:
+    """The content of a message taken in by `take_in_message`, or None."""
+    async with uow:
+        return await uow.whatsapp.inbound_payload(message_id)
+
+
+async def is_message_handled(uow: UnitOfWork, message_id: str) -> bool:
+    async with uow:
+        return await uow.whatsapp.is_handled(message_id)
+
+
+async def mark_message_handled(uow: UnitOfWork, message_id: str, *, now: datetime) -> None:
+    """Note that a message's job finished (or gave up and told the person)."""
+    async with uow:
+        await uow.whatsapp.mark_handled(message_id, now)
+        await uow.commit()
+
+
+async def unhandled_messages(uow: UnitOfWork, *, now: datetime, older_than: timedelta) -> list[str]:
+    """Messages taken in more than `older_than` ago whose job never finished (a process that
+    held it died): the ones Meta will not deliver again, since the webhook answered 200."""
+    async with uow:
+        return await uow.whatsapp.unhandled(now - older_than, now - DEDUP_MEMORY)
 
 
 async def forget_inbound(uow: UnitOfWork, message_id: str) -> None:

@@ -20,6 +20,10 @@ MAINTENANCE = "maintenance"
 # Callbacks to integrators' URLs: their own broker and worker threads, so a slow receiver
 # never takes a thread that cuts out images.
 CALLBACKS = "callbacks"
+# WhatsApp messages, handled after the webhook answered: never behind a backlog of images.
+WHATSAPP = "whatsapp"
+# Worker threads added for it, so a person's message never waits behind a batch of images.
+WHATSAPP_THREADS = 4
 
 
 def build_broker(
@@ -72,7 +76,7 @@ def build_callback_broker(broker: dramatiq.Broker) -> dramatiq.Broker:
 
 def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
     """Messages waiting on each pipeline queue (blocking I/O on Redis: call it in a thread)."""
-    names = (PRIORITY_IMAGES, IMAGES, BATCHES, MAINTENANCE)
+    names = (PRIORITY_IMAGES, IMAGES, BATCHES, MAINTENANCE, WHATSAPP)
     if isinstance(broker, RedisBroker):
         return {name: int(broker.client.llen(f"{broker.namespace}:{name}")) for name in names}
     if isinstance(broker, StubBroker):

@@ -23,7 +23,7 @@ from db.uow import UnitOfWork
 from services.pricing import Tier
 from services.settings import Settings, load_settings
 from workers.actors import Actors, CloseRuntime, PipelineConfig, Runtime, declare_actors
-from workers.broker import build_broker
+from workers.broker import WHATSAPP_THREADS, build_broker
 from workers.delivery import Delivery
 from workers.payment_actors import declare_payment_actors, payment_actors
 
@@ -85,6 +85,10 @@ def build_pipeline(settings: Settings, channels: ChannelFactory) -> tuple[dramat
     runtime.channels = dict(channels(runtime.uow))
     actors = declare_actors(broker, runtime)
     declare_payment_actors(broker, runtime, settings)
+    if settings.whatsapp_enabled:
+        from workers.whatsapp import declare_whatsapp_jobs
+
+        declare_whatsapp_jobs(broker, settings, runtime.uow, actors)
     return broker, actors
 
 
@@ -97,8 +101,10 @@ def setup() -> None:
 
 
 def worker_thread_count(settings: Settings) -> int:
-    """Dramatiq threads per worker process: one per image the engine pools can work on at once."""
-    return pipeline_config(settings).message_threads
+    """Dramatiq threads per worker process: one per image the engine pools can work on at once,
+    and with WhatsApp a few more for its message jobs, which mostly wait on the network."""
+    extra = WHATSAPP_THREADS if settings.whatsapp_enabled else 0
+    return pipeline_config(settings).message_threads + extra
 
 
 def start_embedded_worker(broker: dramatiq.Broker, threads: int) -> dramatiq.Worker:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import logging
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from urllib.parse import urlsplit
@@ -26,12 +26,18 @@ from telegram.ext import (
 )
 
 from bot.chat import error_text
-from bot.gathering import Gatherer
 from bot.messages import text
 from bot.observability import protect_secrets
 from bot.previews import Previewer
+from bot.state import SharedState
 from bot.telegram import extras, handlers
-from bot.telegram.context import DEPS_KEY, BotApplication, BotContext, TelegramDeps
+from bot.telegram.context import (
+    DEPS_KEY,
+    BotApplication,
+    BotContext,
+    IncomingFile,
+    TelegramDeps,
+)
 from bot.telegram.intake import quote_gathered, receive_file
 from bot.telegram.stars import (
     check_pre_checkout,
@@ -91,6 +97,7 @@ def build_application(
     settings: Settings,
     uow: Callable[[], UnitOfWork],
     submit: Callable[[AcceptedBatch], Awaitable[bool]],
+    state: SharedState,
     *,
     finish: Callable[[int], Awaitable[None]] | None = None,
     previews: Previewer | None = None,
@@ -113,9 +120,14 @@ def build_application(
 
     async def post_init(application: BotApplication) -> None:
         application.bot_data[DEPS_KEY] = deps
-        deps.gatherer = Gatherer(
-            partial(quote_gathered, application.bot, deps), delay=settings.gather_seconds
+        # An album's messages may reach different web processes: the gathering is shared.
+        deps.gatherer = state.gathering(
+            "telegram",
+            partial(quote_gathered, application.bot, deps),
+            encode=IncomingFile.encode,
+            decode=IncomingFile.decode,
         )
+        deps.gatherer.start()
         await application.bot.set_my_commands([BotCommand(*command) for command in COMMANDS])
         timers.append(asyncio.create_task(settle_stars_on_a_timer(application)))
 
@@ -196,24 +208,36 @@ TELEGRAM = web.AppKey("telegram", BotApplication)
 
 
 def webhook_path(settings: Settings) -> str:
+    """Where this process serves the webhook: the URL's path, unless a proxy rewrites it."""
+    if settings.telegram_webhook_path:
+        return "/" + settings.telegram_webhook_path.lstrip("/")
     assert settings.telegram_webhook_url is not None
     return urlsplit(settings.telegram_webhook_url).path or "/telegram"
 
 
+def webhook_secret(settings: Settings) -> str:
+    """The secret token Telegram repeats on every webhook call.
+
+    Every web process registers the webhook at start, and the last registration wins: all of
+    them must register the same secret. Without one configured it is derived from the bot
+    token, which they share, so strangers still cannot post updates.
+    """
+    if settings.telegram_webhook_secret:
+        return settings.telegram_webhook_secret.get_secret_value()
+    assert settings.telegram_bot_token is not None
+    token = settings.telegram_bot_token.get_secret_value().encode()
+    # Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and -: hex qualifies.
+    return hmac.new(token, b"telegram webhook secret", hashlib.sha256).hexdigest()
+
+
 def telegram_context(
-    build: Callable[[], BotApplication], settings: Settings
+    build: Callable[[web.Application], BotApplication], settings: Settings
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """The aiohttp cleanup context that runs the bot: polling, or the webhook route's feed."""
-    # Telegram repeats the secret on every webhook call; without one configured, a random one
-    # per start keeps strangers from posting updates.
-    secret = (
-        settings.telegram_webhook_secret.get_secret_value()
-        if settings.telegram_webhook_secret
-        else secrets.token_urlsafe(32)
-    )
+    secret = webhook_secret(settings)
 
     async def run(app: web.Application) -> AsyncIterator[None]:
-        application = build()
+        application = build(app)
         app[TELEGRAM] = application
         app[WEBHOOK_SECRET] = secret
         await application.initialize()
@@ -267,18 +291,21 @@ def add_telegram(
     settings: Settings,
     uow: Callable[[], UnitOfWork],
     submit: Callable[[AcceptedBatch], Awaitable[bool]],
+    state: web.AppKey[SharedState],
     *,
     finish: Callable[[int], Awaitable[None]] | None = None,
     previews: Previewer | None = None,
 ) -> None:
     """Run the bot inside the web application: one event loop and one shutdown path.
 
-    Append it after the cleanup context that opens the database and the queue, so the bot
-    starts after them and stops before them.
+    Append it after the cleanup contexts that open the database, the queue and the shared
+    state (`state`), so the bot starts after them and stops before them.
     """
     app.cleanup_ctx.append(
         telegram_context(
-            lambda: build_application(settings, uow, submit, finish=finish, previews=previews),
+            lambda app: build_application(
+                settings, uow, submit, app[state], finish=finish, previews=previews
+            ),
             settings,
         )
     )

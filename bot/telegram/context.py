@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from bot.gathering import Gatherer
+from bot.gathering import Gathering
 from bot.previews import Previewer
 from db.uow import UnitOfWork
 from services.billing import AcceptedBatch
@@ -30,6 +31,13 @@ class IncomingFile:
     language: str
     chat_id: int
 
+    def encode(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def decode(cls, encoded: str) -> IncomingFile:
+        return cls(**json.loads(encoded))
+
 
 @dataclass
 class TelegramDeps:
@@ -38,7 +46,7 @@ class TelegramDeps:
     settings: Settings
     uow: Callable[[], UnitOfWork]
     submit: Callable[[AcceptedBatch], Awaitable[bool]]
-    gatherer: Gatherer[IncomingFile] | None = field(default=None)
+    gatherer: Gathering[IncomingFile] | None = field(default=None)
     # One settling of Stars renewals and refunds at a time (a tap and the timer may meet).
     stars_settling: asyncio.Lock = field(default_factory=asyncio.Lock)
     previews: Previewer | None = field(default=None)

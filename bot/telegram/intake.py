@@ -74,7 +74,7 @@ async def receive_file(update: Update, context: BotContext) -> None:
         return
     gatherer = context.deps.gatherer
     assert gatherer is not None
-    gatherer.add(message.chat_id, incoming)
+    await gatherer.add(message.chat_id, incoming)
 
 
 async def _download(bot: Bot, items: list[IncomingFile], directory: Path) -> list[ReceivedFile]:

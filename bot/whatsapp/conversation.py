@@ -6,6 +6,7 @@ account's language with the channel-neutral texts of `bot.chat`.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Hashable
@@ -14,10 +15,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot import chat
-from bot.gathering import Gatherer
 from bot.messages import text, text_count
 from bot.previews import Previewer
 from bot.rupiah_offers import RUPIAH_ROW, Offer, offer_for, pack_offers, plan_offers
+from bot.state import SharedState
 from bot.whatsapp.graph import (
     GraphClient,
     GraphError,
@@ -44,7 +45,7 @@ from services.settings import Settings
 from services.stats import account_stats
 from services.subscriptions import buy_plan_with_credits, cancel, current_plan, plan_price_credits
 from services.uploads import ReceivedFile, cancel_upload, quote_upload
-from services.whatsapp import hold_message, record_inbound, take_held_messages
+from services.whatsapp import hold_message, take_held_messages
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,16 @@ class Arrival:
     file: ReceivedFile
     compressed: bool  # sent as a photo, which WhatsApp recompresses, rather than a document
 
+    def encode(self) -> str:
+        return json.dumps(
+            [self.account_id, self.language, self.file.name, str(self.file.path), self.compressed]
+        )
+
+    @classmethod
+    def decode(cls, encoded: str) -> Arrival:
+        account_id, language, name, path, compressed = json.loads(encoded)
+        return cls(account_id, language, ReceivedFile(name, Path(path)), compressed)
+
 
 def error_text(error: BaseException, language: str, *, rupiah: bool = False) -> str:
     """The shared refusal texts, with WhatsApp's own way to top up (there is no /buy here)."""
@@ -123,7 +134,7 @@ def _plan_row_title(offer: Offer, language: str) -> str:
 
 
 class Conversation:
-    """The WhatsApp channel of the web process: one instance, built by its composition root."""
+    """The WhatsApp channel: one instance per process that runs the WhatsApp message jobs."""
 
     def __init__(
         self,
@@ -131,6 +142,7 @@ class Conversation:
         uow: Callable[[], UnitOfWork],
         graph: GraphClient,
         submit: Submit,
+        state: SharedState,
         *,
         rate_limit_waits: tuple[float, ...] = (6.0, 12.0),
         finish: Finish | None = None,
@@ -143,9 +155,11 @@ class Conversation:
         self.finish = finish
         self.previews = previews
         self.rate_limit_waits = rate_limit_waits
-        self.gatherer: Gatherer[Arrival] = Gatherer(
-            self._quote_gathered, delay=settings.gather_seconds
+        # A person's files may be fetched by jobs in different processes: a shared gathering.
+        self.gatherer = state.gathering(
+            CHANNEL, self._quote_gathered, encode=Arrival.encode, decode=Arrival.decode
         )
+        self.gatherer.start()
 
     async def close(self) -> None:
         await self.gatherer.close()
@@ -154,11 +168,8 @@ class Conversation:
         await send_paced(lambda: self.graph.send_text(number, body), self.rate_limit_waits)
 
     async def handle(self, inbound: Inbound) -> None:
-        """Handle one message once: repeated webhook deliveries of it are ignored."""
+        """Handle one message, taken in once by the webhook (repeated deliveries are not)."""
         now = utcnow()
-        if not await record_inbound(self.uow(), inbound.message_id, inbound.number, now=now):
-            log.info("repeated delivery of %s ignored", inbound.message_id)
-            return
         registration = await get_or_register(
             self.uow(),
             ChannelIdentity(whatsapp_number=inbound.number),
@@ -429,7 +440,7 @@ class Conversation:
             # The media is gone (ids expire) or refused: only the person can send it again.
             await self.say(inbound.number, text("wa.media.failed", account.language))
             return
-        self.gatherer.add(
+        await self.gatherer.add(
             inbound.number,
             Arrival(
                 account.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -44,6 +44,17 @@ class Inbound:
     media_id: str = ""
     mime_type: str = ""
     filename: str = ""
+
+    def to_payload(self) -> dict[str, str]:
+        """The message as JSON-ready text fields, kept until a job handles it."""
+        return {**asdict(self), "sent_at": self.sent_at.isoformat(), "kind": self.kind.value}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Inbound:
+        values = dict(payload)
+        values["sent_at"] = datetime.fromisoformat(values["sent_at"])
+        values["kind"] = Kind(values["kind"])
+        return cls(**values)
 
 
 def _timestamp(value: Any) -> datetime:

@@ -1,30 +1,35 @@
-"""The WhatsApp webhook and the result download route, in the web process's aiohttp app."""
+"""The WhatsApp webhook and the result download route, in the web process's aiohttp app.
+
+Meta delivers a notification again when the webhook is slow to answer, so the webhook does
+only what is quick and must come first: it checks the signature, records each new message
+(repeated deliveries stop here) and queues the job that handles it (`workers.whatsapp`), then
+answers 200. Fetching media and answering the person happen in that job.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import aiohttp
+import dramatiq
 from aiohttp import web
+from redis.exceptions import RedisError
 
-from bot.previews import Previewer
-from bot.whatsapp.conversation import Conversation, Finish
-from bot.whatsapp.delivery import DOWNLOAD_PATH, whatsapp_config
-from bot.whatsapp.graph import GraphClient
+from bot.whatsapp.delivery import DOWNLOAD_PATH
 from bot.whatsapp.updates import SIGNATURE_HEADER, messages_of, signature_valid
 from db.uow import UnitOfWork
-from services.billing import AcceptedBatch
 from services.clock import utcnow
 from services.downloads import open_result_link
 from services.links import InvalidLink
 from services.settings import Settings
-from services.whatsapp import forget_inbound
+from services.whatsapp import take_in_message
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,8 @@ WEBHOOK_PATH = "/whatsapp/webhook"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
-Submit = Callable[[AcceptedBatch], Awaitable[bool]]
+# Sends the job of one message id to the queue (blocking: it is called in a thread).
+QueueMessage = Callable[[str], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +47,15 @@ class DownloadContext:
     uow: UnitOfWorkFactory
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookContext:
+    settings: Settings
+    uow: UnitOfWorkFactory
+    queue_message: QueueMessage
+
+
 SETTINGS = web.AppKey("whatsapp_settings", Settings)
-CONVERSATION = web.AppKey("whatsapp_conversation", Conversation)
+WEBHOOK = web.AppKey("whatsapp_webhook", WebhookContext)
 DOWNLOADS = web.AppKey("downloads", DownloadContext)
 
 
@@ -59,7 +72,7 @@ async def verify(request: web.Request) -> web.Response:
 
 
 async def receive(request: web.Request) -> web.Response:
-    """Check the signature of a notification, then handle each message in it once."""
+    """Check the signature of a notification, then take each new message in for its job."""
     settings: Settings = request.app[SETTINGS]
     assert settings.whatsapp_app_secret is not None
     body = await request.read()
@@ -72,15 +85,27 @@ async def receive(request: web.Request) -> web.Response:
         payload = json.loads(body)
     except ValueError:
         raise web.HTTPBadRequest(text="not JSON") from None
-    conversation = request.app[CONVERSATION]
+    context = request.app[WEBHOOK]
     for inbound in messages_of(payload):
+
+        async def queue(message_id: str = inbound.message_id) -> None:
+            await asyncio.to_thread(context.queue_message, message_id)
+
         try:
-            await conversation.handle(inbound)
-        except Exception:
-            # Let Meta's retry of this notification handle the message again.
-            log.exception("WhatsApp message %s could not be handled", inbound.message_id)
-            await forget_inbound(conversation.uow(), inbound.message_id)
-            raise web.HTTPInternalServerError() from None
+            taken = await take_in_message(
+                context.uow(),
+                inbound.message_id,
+                inbound.number,
+                inbound.to_payload(),
+                queue=queue,
+                now=utcnow(),
+            )
+        except (RedisError, dramatiq.errors.BrokerConnectionError) as error:
+            # Nothing was kept: Meta delivers the notification again, and it is taken in then.
+            log.warning("WhatsApp message %s not queued: %s", inbound.message_id, error)
+            raise web.HTTPServiceUnavailable() from None
+        if not taken:
+            log.info("repeated delivery of %s ignored", inbound.message_id)
     return web.Response(text="ok")
 
 
@@ -88,30 +113,19 @@ def add_whatsapp_routes(
     app: web.Application,
     settings: Settings,
     uow: UnitOfWorkFactory,
-    submit: Submit,
-    *,
-    finish: Finish | None = None,
-    previews: Previewer | None = None,
+    queue_message: Callable[[], QueueMessage],
 ) -> None:
-    """Serve the webhook at /whatsapp/webhook; the Graph API session lives with the app."""
+    """Serve the webhook at /whatsapp/webhook.
+
+    `queue_message` gives the queueing function once the queue is open (at start-up).
+    """
     app[SETTINGS] = settings
 
-    async def conversation(app: web.Application) -> AsyncIterator[None]:
-        config = whatsapp_config(settings)
-        async with aiohttp.ClientSession() as session:
-            graph = GraphClient(
-                session,
-                base_url=config.api_url,
-                token=config.token,
-                phone_number_id=config.phone_number_id,
-            )
-            app[CONVERSATION] = Conversation(
-                settings, uow, graph, submit, finish=finish, previews=previews
-            )
-            yield
-            await app[CONVERSATION].close()
+    async def open_webhook(app: web.Application) -> AsyncIterator[None]:
+        app[WEBHOOK] = WebhookContext(settings, uow, queue_message())
+        yield
 
-    app.cleanup_ctx.append(conversation)
+    app.cleanup_ctx.append(open_webhook)
     app.router.add_get(WEBHOOK_PATH, verify)
     app.router.add_post(WEBHOOK_PATH, receive)
 

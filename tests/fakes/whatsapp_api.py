@@ -57,6 +57,10 @@ class FakeGraphApi:
     # Approved message templates: (name, language code) to the number of body parameters.
     templates: dict[tuple[str, str], int] = field(default_factory=dict)
     downloads: int = 0
+    # Media lookups: how many there were, how many of the next answer 500, and a slow answer.
+    media_lookups: int = 0
+    media_failures: int = 0
+    media_delay: float = 0.0
     server: TestServer | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -77,6 +81,11 @@ class FakeGraphApi:
     async def media_info(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return graph_error(401, 190, "Invalid OAuth access token.")
+        self.media_lookups += 1
+        await asyncio.sleep(self.media_delay)
+        if self.media_failures > 0:
+            self.media_failures -= 1
+            return graph_error(500, 2, "Service temporarily unavailable")
         media_id = request.match_info["media_id"]
         media = self.media.get(media_id)
         if media is None:

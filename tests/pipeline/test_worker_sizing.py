@@ -11,7 +11,7 @@ from services.pricing import Tier
 from services.settings import Settings
 from workers.__main__ import command_line
 from workers.actors import PipelineConfig, Runtime, declare_actors
-from workers.broker import build_broker, job_ids_on_queue
+from workers.broker import WHATSAPP_THREADS, build_broker, job_ids_on_queue
 from workers.delivery import Chat
 from workers.main import pipeline_config, remote_tiers, worker_thread_count
 
@@ -130,3 +130,14 @@ async def test_stopping_the_runtime_closes_the_channels_clients(tmp_path: Path) 
     )
     await runtime.close()
     assert channel.closed
+
+
+def test_with_whatsapp_workers_get_threads_for_its_message_jobs_beside_the_engines() -> None:
+    whatsapp = settings(
+        whatsapp_access_token="token",
+        whatsapp_phone_number_id="1",
+        whatsapp_app_secret="secret",
+        whatsapp_verify_token="verify",
+    )
+
+    assert worker_thread_count(whatsapp) == 2 + WHATSAPP_THREADS

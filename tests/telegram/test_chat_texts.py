@@ -148,11 +148,11 @@ async def test_files_in_quick_succession_are_handed_over_together():
         handed.append((key, items))
 
     gatherer: Gatherer[str] = Gatherer(ready, delay=0.05)
-    gatherer.add(1, "a")
-    gatherer.add(2, "x")
-    gatherer.add(1, "b")
+    await gatherer.add(1, "a")
+    await gatherer.add(2, "x")
+    await gatherer.add(1, "b")
     await asyncio.sleep(0.02)
-    gatherer.add(1, "c")  # restarts chat 1's quiet period
+    await gatherer.add(1, "c")  # restarts chat 1's quiet period
     await asyncio.sleep(0.2)
 
     assert sorted(handed, key=lambda pair: str(pair[0])) == [(1, ["a", "b", "c"]), (2, ["x"])]
@@ -168,9 +168,9 @@ async def test_a_failing_handover_is_logged_and_the_gatherer_goes_on(caplog):
             raise RuntimeError("boom")
 
     gatherer: Gatherer[str] = Gatherer(ready, delay=0.01)
-    gatherer.add(1, "a")
+    await gatherer.add(1, "a")
     await gatherer.flush()
-    gatherer.add(1, "b")
+    await gatherer.add(1, "b")
     await gatherer.flush()
 
     assert calls == [["a"], ["b"]]

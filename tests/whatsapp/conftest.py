@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -9,13 +10,15 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
+from dramatiq.brokers.stub import StubBroker
 
-from bot.app import build_web_app
+from bot.app import BROKER, build_web_app
 from bot.whatsapp.web import WEBHOOK_PATH
 from services.settings import Settings
 from tests.api.conftest import MODELS, service_settings
 from tests.fakes.whatsapp_api import FakeGraphApi
 from tests.whatsapp import payloads
+from workers.broker import WHATSAPP
 
 APP_SECRET = "app-secret-for-tests"
 VERIFY_TOKEN = "verify-token-for-tests"
@@ -47,7 +50,8 @@ def whatsapp_settings(tmp_path, database_url, graph_api: FakeGraphApi, port: int
         whatsapp_app_secret=APP_SECRET,
         whatsapp_verify_token=VERIFY_TOKEN,
         whatsapp_api_url=graph_api.base_url,
-        gather_seconds=0.3,
+        # Quiet enough for the next message of a series to pass the webhook and its job.
+        gather_seconds=0.8,
         public_base_url=f"http://127.0.0.1:{port}",
         welcome_credits=100,
         previews_per_day=0,  # previews are images too: off unless a scenario is about them
@@ -71,10 +75,18 @@ class Channel:
         return await self.client.post(WEBHOOK_PATH, data=body, headers=headers)
 
     async def send(self, message: dict[str, Any], number: str = NUMBER) -> ClientResponse:
+        """Post a message as Meta does, and wait until its job has handled it."""
         body = payloads.notification(number, message, phone_number_id=PHONE_NUMBER_ID)
         response = await self.post(body)
         assert response.status == 200, await response.text()
+        await self.handled()
         return response
+
+    async def handled(self) -> None:
+        """Wait until the WhatsApp message jobs queued so far are done (in-process queue)."""
+        broker = self.client.app[BROKER]
+        assert isinstance(broker, StubBroker)
+        await asyncio.to_thread(broker.join, WHATSAPP, timeout=30_000)
 
 
 @pytest.fixture

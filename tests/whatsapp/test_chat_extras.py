@@ -11,8 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.app import build_web_app
-from bot.whatsapp.web import CONVERSATION
+from bot.app import BROKER, build_web_app
 from db.models import Job, JobStatus, LedgerReason, PreviewUsage
 from services.clock import utcnow
 from services.pricing import Tier, price_at_rate
@@ -21,6 +20,7 @@ from tests.api.conftest import MODELS
 from tests.whatsapp import payloads
 from tests.whatsapp.conftest import NUMBER, Channel, _free_port, whatsapp_settings
 from tests.whatsapp.test_flow import choose, photo, quote_for, rows_of, wait_for_link, zip_of
+from workers.whatsapp import CloseIntake
 
 OTHER = "6289900011122"
 
@@ -91,7 +91,10 @@ async def test_preview_image_follows_the_quote_free_and_only_once_a_day(previewi
 
     second = previewing.api.add_media(photo(), "image/jpeg")
     await quote_for(previewing, payloads.image(second))
-    previews = previewing.client.app[CONVERSATION].previews
+    # The conversation runs in the WhatsApp message job of the embedded worker.
+    middleware = previewing.client.app[BROKER].middleware
+    intake = next(m.intake for m in middleware if isinstance(m, CloseIntake))
+    previews = intake.previews
     assert previews is not None
     for _ in range(1500):  # the second quote's preview is asked for just after the quote
         if previews.started >= 2:
