@@ -14,7 +14,7 @@ import db.models
 
 
 revision: str = '0006'
-down_revision: str | None = '0002'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
