@@ -67,7 +67,8 @@ def _resolved(args: argparse.Namespace) -> str:
 
     available = ort.get_available_providers()
     wanted = Acceleration(args.acceleration)
-    return resolve_acceleration(wanted, available=available, native_bf16=cpu_has_native_bf16())
+    paths = resolve_acceleration(wanted, available=available, native_bf16=cpu_has_native_bf16())
+    return ", ".join(paths)
 
 
 def _rembg_cutter(model: Path) -> Callable[[Path], bytes]:
