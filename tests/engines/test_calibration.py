@@ -98,12 +98,18 @@ def test_float32_stays_when_nothing_is_faster_and_a_broken_path_is_only_recorded
 
 def test_paths_after_the_time_budget_are_skipped():
     clock = FakeClock()
-    candidates = [_fake(clock, "cpu", 20.0, SUBJECT), _fake(clock, "openvino", 0.1, SUBJECT)]
+    candidates = [
+        _fake(clock, "cpu", 25.0, SUBJECT),
+        _fake(clock, "openvino-bf16", 6.0, SUBJECT),
+        _fake(clock, "openvino", 0.1, SUBJECT),
+    ]
 
     choice, _ = choose_fastest(candidates, clock=clock, budget_seconds=30.0)
 
-    assert choice.chosen == "cpu"
-    assert choice.trials[1].refused == "skipped: calibration time spent"
+    # One warm and one timed run of each while the budget lasts, none after twice the budget.
+    assert choice.chosen == "openvino-bf16"
+    assert clock.now == pytest.approx(2 * 25.0 + 2 * 6.0)
+    assert choice.trials[2].refused == "skipped: calibration time spent"
 
 
 def test_two_empty_masks_agree_and_iou_counts_pixels_over_one_half():
