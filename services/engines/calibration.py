@@ -77,16 +77,18 @@ def choose_fastest(
     min_iou: float = MIN_IOU,
     budget_seconds: float = 60.0,
     clock: Callable[[], float] = time.perf_counter,
-) -> tuple[Choice, T]:
-    """Time each candidate and return the fastest whose mask agrees with the first one's.
+    release: Callable[[], None] = lambda: None,
+) -> Choice:
+    """Time each candidate and choose the fastest whose mask agrees with the first one's.
 
-    The first candidate is the reference (float32 on the CPU provider): always loaded and kept
-    when nothing else is both faster and in agreement. Each candidate runs once to warm up
-    (that run's mask is the one compared), then once timed, and up to `runs` times while
-    `budget_seconds` last; its time is the best, and a run half again as slow as the best
-    so far ends its timing. On a machine so loaded that twice the budget is spent, the
-    candidates left are skipped: a start stays bounded.
-    Only the best so far and the one being measured are held at once.
+    The first candidate is the reference (float32 on the CPU provider): always measured and
+    chosen when nothing else is both faster and in agreement. Each candidate runs once to
+    warm up (that run's mask is the one compared), then once timed, and up to `runs` times
+    while `budget_seconds` last; its time is the best, and a run half again as slow as the
+    best so far ends its timing. On a machine so loaded that twice the budget is spent, the
+    candidates left are skipped: a start stays bounded. One candidate is loaded at a time and
+    dropped (then `release` called) before the next, so calibrating costs no more memory
+    than running; the caller loads the chosen one.
 
     Raises:
         Exception: whatever loading or running the reference raises; the others' failures
@@ -94,34 +96,26 @@ def choose_fastest(
     """
     started = clock()
     trials: list[Trial] = []
-    best: tuple[str, float, T] | None = None
+    best: tuple[str, float] | None = None
     reference: NDArray[np.float32] | None = None
     for position, candidate in enumerate(candidates):
         if position and clock() - started > 2 * budget_seconds:
             trials.append(Trial(candidate.name, refused="skipped: calibration time spent"))
             continue
         try:
-            runnable = candidate.load()
-            mask = candidate.run(runnable)
-            seconds = float("inf")
-            for run in range(runs):
-                if run and clock() - started > budget_seconds:
-                    break  # one timed run each, more only while the budget lasts
-                begun = clock()
-                candidate.run(runnable)
-                seconds = min(seconds, clock() - begun)
-                if best is not None and seconds > 1.5 * best[1]:
-                    break  # clearly slower: more runs would not change the choice
+            mask, seconds = _measure(candidate, runs, best, started + budget_seconds, clock)
         except Exception as error:  # a path that cannot run here is simply not chosen
             if reference is None:
                 raise
             log.warning("%s cannot run here: %s", candidate.name, error)
             trials.append(Trial(candidate.name, refused=f"failed: {error}"))
             continue
+        finally:
+            release()
         if reference is None:
             reference = mask
             trials.append(Trial(candidate.name, seconds))
-            best = (candidate.name, seconds, runnable)
+            best = (candidate.name, seconds)
             continue
         iou = mask_iou(mask, reference)
         if iou < min_iou:
@@ -130,11 +124,32 @@ def choose_fastest(
         trials.append(Trial(candidate.name, seconds, iou))
         assert best is not None
         if seconds < best[1]:
-            best = (candidate.name, seconds, runnable)
-        del runnable
+            best = (candidate.name, seconds)
     if best is None:
         raise ValueError("no candidates to calibrate")
-    return Choice(best[0], tuple(trials)), best[2]
+    return Choice(best[0], tuple(trials))
+
+
+def _measure(
+    candidate: Candidate[T],
+    runs: int,
+    best: tuple[str, float] | None,
+    deadline: float,
+    clock: Callable[[], float],
+) -> tuple[NDArray[np.float32], float]:
+    """The candidate's mask (from its warm-up run) and its best timed run, in seconds."""
+    runnable = candidate.load()
+    mask = candidate.run(runnable)
+    seconds = float("inf")
+    for run in range(runs):
+        if run and clock() > deadline:
+            break  # one timed run each, more only while the budget lasts
+        begun = clock()
+        candidate.run(runnable)
+        seconds = min(seconds, clock() - begun)
+        if best is not None and seconds > 1.5 * best[1]:
+            break  # clearly slower: more runs would not change the choice
+    return mask, seconds
 
 
 def probe_image(size: int) -> Image.Image:

@@ -540,18 +540,13 @@ class OnnxEngine:
             if known in candidates:
                 _choices[key] = Acceleration(known)
                 return Acceleration(known)
-            choice, session = self._calibrate(candidates)
-            chosen = Acceleration(choice.chosen)
-            spec = self.spec
-            _sessions[_session_key(self.path, self.threads, spec.output, spec.prepare, chosen)] = (
-                session
-            )
-            _choices[key] = chosen
+            choice = self._calibrate(candidates)
+            chosen = _choices[key] = Acceleration(choice.chosen)
         kept = self.choices.write(key, choice)
         log.info("%s runs as %s (kept in %s)", self.name, choice.describe(), kept or "memory only")
         return chosen
 
-    def _calibrate(self, candidates: Sequence[Acceleration]) -> tuple[Choice, ort.InferenceSession]:
+    def _calibrate(self, candidates: Sequence[Acceleration]) -> Choice:
         spec = self.spec
         feed = self._input(probe_image(spec.size))
         with ExitStack() as stack:
@@ -579,7 +574,11 @@ class OnnxEngine:
             trials = [Candidate(str(a), loader(a), run) for a in candidates]
             # Timings need the CPUs to themselves: no other run of this process meanwhile.
             with cpu_budget().hold(cpu_budget().cpus):
-                return choose_fastest(trials, budget_seconds=CALIBRATION_BUDGET_SECONDS)
+                return choose_fastest(
+                    trials,
+                    budget_seconds=CALIBRATION_BUDGET_SECONDS,
+                    release=_release_freed_memory,
+                )
 
     def _input(self, image: Image.Image) -> NDArray[np.float32]:
         spec = self.spec
