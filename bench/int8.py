@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.quantization import CalibrationDataReader
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -51,7 +52,7 @@ from services.engines.onnx_local import (
 SPEC = MODELS["isnet-imgly-medium"]
 
 
-class Composites(ort.quantization.CalibrationDataReader):  # type: ignore[misc]
+class Composites(CalibrationDataReader):  # type: ignore[misc]
     """The model's inputs for a few composites: what static quantisation calibrates on."""
 
     def __init__(self, feeds: list[np.ndarray]) -> None:

@@ -158,6 +158,8 @@ def fake_machine(monkeypatch: pytest.MonkeyPatch) -> list[Acceleration]:
     )
     monkeypatch.setattr(onnx_local, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setattr(onnx_local, "_choices", {})
+    # The stand-in sessions exist in this process only: measure here, not in a child.
+    monkeypatch.setattr(onnx_local, "CALIBRATE_IN_CHILD", False)
     monkeypatch.setattr(onnx_local, "_sessions", {})
     return opened
 
@@ -245,3 +247,20 @@ def test_runs_of_several_models_never_hold_more_threads_than_the_cpus():
     other.join()
     with budget.hold(1), budget.hold(1):
         pass  # two 1-thread runs fit at once
+
+
+def test_a_real_calibration_runs_in_a_child_process_and_chooses_a_path(tmp_path):
+    # Given the tiny model and this machine's real providers, measured in a child process
+    spec = _tiny_model(tmp_path / "tiny.onnx")
+    engine = OnnxEngine(spec, tmp_path, 1)
+
+    engine.session()
+
+    # Then some path this machine offers is chosen and kept (which one is the machine's)
+    offered = onnx_local.resolve_acceleration(
+        Acceleration.AUTO,
+        available=ort.get_available_providers(),
+        native_bf16=onnx_local.cpu_has_native_bf16(),
+    )
+    assert engine.acceleration in offered
+    assert (tmp_path / CACHE_NAME).is_file() or len(offered) == 1
