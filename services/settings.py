@@ -88,7 +88,9 @@ class Settings(BaseSettings):
 
     # Job pipeline
     # Images cut out at once per worker process: by a local model (CPU bound, so the CPU
-    # count), and by a remote engine (waiting on the network, so many more).
+    # count), and by a remote engine (waiting on the network, so many more). With ONNX_THREADS
+    # at the CPU count too, inferences take turns on all cores while the other images decode
+    # and encode: bench/threads.py, docs/measured.md ("Thread layout").
     worker_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     remote_worker_threads: int = Field(default_factory=lambda: 8 * (os.cpu_count() or 1), gt=0)
     redis_namespace: str = "bgbot"
