@@ -118,7 +118,9 @@ class Settings(BaseSettings):
 
     # Job pipeline
     # Images cut out at once per worker process: by a local model (CPU bound, so the CPU
-    # count), and by a remote engine (waiting on the network, so many more).
+    # count), and by a remote engine (waiting on the network, so many more). With ONNX_THREADS
+    # at the CPU count too, inferences take turns on all cores while the other images decode
+    # and encode: bench/threads.py, docs/measured.md ("Thread layout").
     worker_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     remote_worker_threads: int = Field(default_factory=lambda: 8 * (os.cpu_count() or 1), gt=0)
     redis_namespace: str = "bgbot"
@@ -139,8 +141,9 @@ class Settings(BaseSettings):
     engine_industry: str = "isnet-general-use"
     fallback_engine: str = "isnet-general-use"
     onnx_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
-    # auto: OpenVINO in bfloat16 where the CPU has bfloat16 hardware, else the CPU provider.
-    onnx_acceleration: Literal["auto", "cpu", "openvino", "openvino-bf16"] = "auto"
+    # auto: measured at a model's first load, the fastest path whose masks agree with float32
+    # (kept in MODELS_DIR, else DATA_DIR); int8: `<model>.int8.onnx` beside the model file.
+    onnx_acceleration: Literal["auto", "cpu", "openvino", "openvino-bf16", "int8"] = "auto"
     # The serverless Inference API now answers under the router; the old host is retired.
     huggingface_api_url: str = "https://router.huggingface.co/hf-inference"
     segmind_api_url: str = "https://api.segmind.com/v1"

@@ -29,6 +29,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         models_dir=settings.resolved_models_dir,
         threads=settings.onnx_threads,
         acceleration=Acceleration(settings.onnx_acceleration),
+        cache_dirs=(settings.data_dir,),
         huggingface_url=settings.huggingface_api_url,
         huggingface_key=secret(settings.huggingface_api_key),
         segmind_url=settings.segmind_api_url,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -64,22 +67,59 @@ def remove(  # noqa: PLR0917 -- one parameter per command-line option
             [result_name(image.name, options.extension) for image in gathered.images]
         )
         total = len(gathered.images)
-        for number, (image, name) in enumerate(zip(gathered.images, names, strict=True), 1):
-            try:
-                data = cut_out(image.path, engine, options, settings.intake_limits())
-            except ImageRejected as rejected:
+        outcomes = _cut_out_in_order(
+            [image.path for image in gathered.images],
+            lambda path: cut_out(path, engine, options, settings.intake_limits()),
+            settings.worker_threads,
+        )
+        for number, (image, name, outcome) in enumerate(
+            zip(gathered.images, names, outcomes, strict=True), 1
+        ):
+            if isinstance(outcome, ModelMissing):
+                raise click.ClickException(str(outcome)) from outcome
+            if isinstance(outcome, ImageRejected):
                 failed += 1
-                click.echo(f"[{number}/{total}] {image.name}: refused ({rejected.code})", err=True)
+                click.echo(f"[{number}/{total}] {image.name}: refused ({outcome.code})", err=True)
                 continue
-            except ModelMissing as missing:
-                raise click.ClickException(str(missing)) from missing
-            except EngineError as error:
+            if isinstance(outcome, EngineError):
                 failed += 1
-                click.echo(f"[{number}/{total}] {image.name}: failed ({error})", err=True)
+                click.echo(f"[{number}/{total}] {image.name}: failed ({outcome})", err=True)
                 continue
-            path = write_result(data, out_dir / name)
+            path = write_result(outcome, out_dir / name)
             written += 1
             click.echo(f"[{number}/{total}] {image.name} -> {path}")
     click.echo(f"{written} written to {out_dir}, {failed} not processed")
     if failed:
         raise SystemExit(1)
+
+
+def _cut_out_in_order(
+    paths: list[Path], cut: Callable[[Path], bytes], workers: int
+) -> Iterator[bytes | ImageRejected | EngineError]:
+    """Cut out `paths` on `workers` threads, yielding each result or refusal in input order.
+
+    One image at a time leaves a core idle while it decodes and encodes; with the worker
+    pool's thread count, another image's inference runs meanwhile (the engine keeps the
+    inferences within the CPUs). At most two images per thread are ahead of the one being
+    written, so a long batch of 12 MP photos never holds all its results in memory.
+    """
+
+    def attempt(path: Path) -> bytes | ImageRejected | EngineError:
+        try:
+            return cut(path)
+        except (ImageRejected, EngineError) as error:
+            return error
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="remove") as pool:
+        ahead: deque[Future[bytes | ImageRejected | EngineError]] = deque()
+        pending = iter(paths)
+        try:
+            for path in pending:
+                ahead.append(pool.submit(attempt, path))
+                if len(ahead) >= 2 * workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            for future in ahead:
+                future.cancel()

@@ -6,9 +6,13 @@ import ctypes
 import ctypes.util
 import json
 import logging
+import multiprocessing
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +24,15 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from services.engines.base import Mask, ModelMissing
+from services.engines.calibration import (
+    Candidate,
+    Choice,
+    ChoiceCache,
+    choose_fastest,
+    cpu_identity,
+    file_stamp,
+    probe_image,
+)
 
 if TYPE_CHECKING:
     from onnx import GraphProto
@@ -164,30 +177,55 @@ def default_threads() -> int:
 
 
 _sessions: dict[tuple[Path, int, str | int, bool, str], ort.InferenceSession] = {}
-_run_gates: dict[int, threading.BoundedSemaphore] = {}
-
-
-def concurrent_runs(threads: int, cpus: int | None = None) -> int:
-    """How many runs of `threads` threads each the CPUs hold at once (at least one)."""
-    return max(1, (cpus or default_threads()) // threads)
-
-
-def run_gate(threads: int) -> threading.BoundedSemaphore:
-    """The process's limit on simultaneous runs of sessions with `threads` threads.
-
-    The worker pool may hand several images to one engine at once. Each run already spreads
-    over `threads` cores, so runs beyond what the CPUs hold only add contention, and each
-    adds a full set of activations (about 0.5 GB for a 1024 px model) to the peak memory.
-    Waiting here lets the other threads decode and encode meanwhile.
-    """
-    with _sessions_lock:
-        gate = _run_gates.get(threads)
-        if gate is None:
-            gate = _run_gates[threads] = threading.BoundedSemaphore(concurrent_runs(threads))
-        return gate
-
-
 _sessions_lock = threading.Lock()
+# AUTO's measured choice per calibration key (see `OnnxEngine._measured_acceleration`).
+_choices: dict[str, Acceleration] = {}
+CALIBRATION_BUDGET_SECONDS = 30.0
+# Measure in a child process (see `OnnxEngine._calibrate`); tests with stand-in sessions off.
+CALIBRATE_IN_CHILD = True
+
+
+class CpuBudget:
+    """The process's CPUs shared by the runs in flight, whatever model each run belongs to.
+
+    The worker pool may hand several images to one engine at once, and several engines (the
+    tiers' models, refinement steps) may run at once. Each run spreads over its `threads`
+    cores, so runs beyond what the CPUs hold only add contention, and each adds a full set of
+    activations (about 0.5 GB for a 1024 px model) to the peak memory. A run waits here until
+    its threads fit, so a 2-thread and a 1-thread model on 2 cores take turns rather than
+    oversubscribing, and the other worker threads decode and encode meanwhile.
+    """
+
+    def __init__(self, cpus: int) -> None:
+        self.cpus = cpus
+        self._free = cpus
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, threads: int) -> Iterator[None]:
+        need = min(max(threads, 1), self.cpus)
+        with self._changed:
+            self._changed.wait_for(lambda: self._free >= need)
+            self._free -= need
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += need
+                self._changed.notify_all()
+
+
+# One per process, made at import: the CPU count is a fact of the machine, not a setting.
+_budget = CpuBudget(default_threads())
+
+
+def cpu_budget() -> CpuBudget:
+    return _budget
+
+
+def run_gate(threads: int) -> AbstractContextManager[None]:
+    """Wait until a run of `threads` threads fits in the process's CPUs (see `CpuBudget`)."""
+    return cpu_budget().hold(threads)
 
 
 def prepare_model(path: Path, output: str | int, destination: Path) -> bool:
@@ -283,10 +321,11 @@ def _release_freed_memory() -> None:
 class Acceleration(StrEnum):
     """How onnxruntime runs the models (ONNX_ACCELERATION)."""
 
-    AUTO = "auto"  # OpenVINO in bfloat16 where the CPU computes bfloat16 natively, else CPU
+    AUTO = "auto"  # the fastest of the others whose masks agree with float32, measured
     CPU = "cpu"  # onnxruntime's own CPU kernels, float32
     OPENVINO = "openvino"  # the OpenVINO execution provider, float32
     OPENVINO_BF16 = "openvino-bf16"  # the OpenVINO execution provider, bfloat16 arithmetic
+    INT8 = "int8"  # an 8-bit copy placed beside the model (see `int8_path`), CPU provider
 
 
 OPENVINO = "OpenVINOExecutionProvider"
@@ -295,7 +334,11 @@ Providers = list[str | tuple[str, dict[str, str]]]
 
 
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether the CPU multiplies bfloat16 in hardware (AMX or AVX-512 BF16)."""
+    """Whether the CPU computes bfloat16 in hardware at all (AMX or AVX-512 BF16).
+
+    That makes OpenVINO's bfloat16 worth measuring, not necessarily fast: with AVX-512 BF16
+    alone it can be slower than float32, hence `OnnxEngine`'s calibration.
+    """
     try:
         text = cpuinfo.read_text()
     except OSError:
@@ -304,24 +347,36 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def resolve_acceleration(
-    wanted: Acceleration, *, available: list[str], native_bf16: bool
-) -> Acceleration:
-    """The acceleration to use: AUTO picks bfloat16 OpenVINO only where it is fast and present.
+def int8_path(path: Path) -> Path:
+    """Where an operator places the 8-bit copy of a model: `<name>.int8.onnx` beside it."""
+    return path.with_name(f"{path.stem}.int8.onnx")
 
-    Without hardware bfloat16 OpenVINO would emulate it, slower than float32; without the
-    OpenVINO provider installed (a platform without its wheel) everything runs on the CPU one.
+
+def resolve_acceleration(
+    wanted: Acceleration, *, available: list[str], native_bf16: bool, int8: bool = False
+) -> list[Acceleration]:
+    """The paths to consider, float32 on the CPU provider first: AUTO measures all of them.
+
+    An explicit acceleration is the only one considered, whatever the CPU. Without the
+    OpenVINO provider installed (a platform without its wheel) no OpenVINO path is offered,
+    without hardware bfloat16 OpenVINO's bfloat16 (emulated, slow) is not, and int8 only
+    where its file is configured.
     """
     if wanted is not Acceleration.AUTO:
-        return wanted
-    if OPENVINO in available and native_bf16:
-        return Acceleration.OPENVINO_BF16
-    return Acceleration.CPU
+        return [wanted]
+    candidates = [Acceleration.CPU]
+    if OPENVINO in available:
+        if native_bf16:
+            candidates.append(Acceleration.OPENVINO_BF16)
+        candidates.append(Acceleration.OPENVINO)
+    if int8:
+        candidates.append(Acceleration.INT8)
+    return candidates
 
 
 def execution_providers(acceleration: Acceleration, threads: int) -> Providers:
     """onnxruntime's provider list for `acceleration` (never AUTO), CPU last as the fallback."""
-    if acceleration is Acceleration.CPU:
+    if acceleration in {Acceleration.CPU, Acceleration.INT8}:
         return [CPU]
     precision = "bf16" if acceleration is Acceleration.OPENVINO_BF16 else "f32"
     # Pinning puts two sessions of one machine on the same core; the OS spreads them better.
@@ -334,6 +389,43 @@ def execution_providers(acceleration: Acceleration, threads: int) -> Providers:
     return [(OPENVINO, options), CPU]
 
 
+@contextmanager
+def _prepared(path: Path, output: str | int, prepare: bool) -> Iterator[Path]:
+    """The file to load for `path`: a prepared scratch copy (see `prepare_model`) or itself.
+
+    Prepared into a scratch folder, never into MODELS_DIR, which may be read-only; the
+    session loads while none of the preparation's copies of the weights is still held.
+    """
+    with tempfile.TemporaryDirectory(prefix="bgbot-model-") as scratch:
+        prepared = Path(scratch) / path.name
+        changed = prepare and prepare_model(path, output, prepared)
+        _release_freed_memory()
+        yield prepared if changed else path
+
+
+def _open_session(
+    source: Path, name: str, threads: int, acceleration: Acceleration
+) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Near-zero activations otherwise take the slow denormal path of the CPU.
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    # The memory pattern reserves one block for all of a run's activations at once:
+    # about 400 MB more at the peak of a 1024 px IS-Net run, for no measurable speed.
+    # The arena stays: without it every activation is fresh memory from the kernel,
+    # and the page faults cost some 15% of the run.
+    options.enable_mem_pattern = False
+    providers = execution_providers(acceleration, threads)
+    session = ort.InferenceSession(str(source), options, providers=providers)
+    wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
+    if session.get_providers()[0] != wanted:
+        # onnxruntime falls back to the CPU provider silently; say so once.
+        log.warning("%s runs on the CPU provider, not %s", name, acceleration)
+    return session
+
+
 def load_session(
     path: Path,
     threads: int,
@@ -344,45 +436,89 @@ def load_session(
 ) -> ort.InferenceSession:
     """Return the process's one session for a model file, loading it on first use.
 
-    The graph is prepared on load (see `prepare_model`) into a scratch folder, never into
-    MODELS_DIR, which may be read-only; this takes about a second, once per process.
+    The graph is prepared on load (see `prepare_model`); this takes about a second, once per
+    process. INT8 loads the model's 8-bit copy (`int8_path`) instead of the file itself.
     """
-    key = (path.resolve(), threads, output, prepare, acceleration)
     with _sessions_lock:
-        session = _sessions.get(key)
-        if session is None:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # Near-zero activations otherwise take the slow denormal path of the CPU.
-            options.add_session_config_entry("session.set_denormal_as_zero", "1")
-            # The memory pattern reserves one block for all of a run's activations at once:
-            # about 400 MB more at the peak of a 1024 px IS-Net run, for no measurable speed.
-            # The arena stays: without it every activation is fresh memory from the kernel,
-            # and the page faults cost some 15% of the run.
-            options.enable_mem_pattern = False
-            # Prepared through a scratch file rather than bytes in memory: the session then
-            # loads while none of the preparation's copies of the weights is still held.
-            with tempfile.TemporaryDirectory(prefix="bgbot-model-") as scratch:
-                prepared = Path(scratch) / path.name
-                changed = prepare and prepare_model(path, output, prepared)
-                source = prepared if changed else path
-                _release_freed_memory()
-                providers = execution_providers(acceleration, threads)
-                session = ort.InferenceSession(str(source), options, providers=providers)
-            if (
-                session.get_providers()[0] != providers[0][0]
-                and acceleration is not Acceleration.CPU
-            ):
-                # onnxruntime falls back to the CPU provider silently; say so once.
-                log.warning("%s runs on the CPU provider, not %s", path.name, acceleration)
-            _sessions[key] = session
-        return session
+        return _load_session_locked(path, threads, output, prepare, acceleration)
+
+
+def _session_key(
+    path: Path, threads: int, output: str | int, prepare: bool, acceleration: Acceleration
+) -> tuple[Path, int, str | int, bool, str]:
+    return (path.resolve(), threads, output, prepare, acceleration)
+
+
+def _load_session_locked(
+    path: Path, threads: int, output: str | int, prepare: bool, acceleration: Acceleration
+) -> ort.InferenceSession:
+    key = _session_key(path, threads, output, prepare, acceleration)
+    session = _sessions.get(key)
+    if session is None:
+        source = int8_path(path) if acceleration is Acceleration.INT8 else path
+        if not source.is_file():
+            raise ModelMissing(f"{acceleration} needs the model file {source}, which is missing")
+        with _prepared(source, output, prepare) as ready:
+            session = _open_session(ready, path.name, threads, acceleration)
+        _sessions[key] = session
+    return session
+
+
+def _probability(spec: ModelSpec, raw: object) -> NDArray[np.float32]:
+    """A run's output as foreground probability at the model's size (as `mask` reads it)."""
+    prediction: NDArray[np.float32] = np.asarray(raw, np.float32).reshape(spec.size, spec.size)
+    if spec.sigmoid:
+        prediction = (1.0 / (1.0 + np.exp(-prediction))).astype(np.float32)
+    if spec.min_max:
+        low, high = float(prediction.min()), float(prediction.max())
+        prediction = ((prediction - low) / max(high - low, 1e-6)).astype(np.float32)
+    return prediction
+
+
+def measure_paths(
+    spec: ModelSpec,
+    path: Path,
+    threads: int,
+    candidates: Sequence[Acceleration],
+    feed: NDArray[np.float32],
+) -> Choice:
+    """Time each path of `candidates` on `feed` and choose (see `choose_fastest`)."""
+    with ExitStack() as stack:
+        ready = stack.enter_context(_prepared(path, spec.output, spec.prepare))
+        ready_int8 = (
+            stack.enter_context(_prepared(int8_path(path), spec.output, spec.prepare))
+            if Acceleration.INT8 in candidates
+            else None
+        )
+
+        def loader(acceleration: Acceleration) -> Callable[[], ort.InferenceSession]:
+            source = ready_int8 if acceleration is Acceleration.INT8 else ready
+            assert source is not None
+            return lambda: _open_session(source, path.name, threads, acceleration)
+
+        def run(session: ort.InferenceSession) -> NDArray[np.float32]:
+            outputs = session.get_outputs()
+            output = spec.output
+            name = output if isinstance(output, str) else outputs[output].name
+            if len(outputs) == 1:
+                name = outputs[0].name
+            (raw,) = session.run([name], {session.get_inputs()[0].name: feed})
+            return _probability(spec, raw)
+
+        trials = [Candidate(str(a), loader(a), run) for a in candidates]
+        return choose_fastest(
+            trials, budget_seconds=CALIBRATION_BUDGET_SECONDS, release=_release_freed_memory
+        )
 
 
 class OnnxEngine:
-    """A model file in MODELS_DIR run by onnxruntime; the session loads on the first mask."""
+    """A model file in MODELS_DIR run by onnxruntime; the session loads on the first mask.
+
+    With AUTO the first load measures the paths this machine offers (see
+    `services.engines.calibration`) and keeps the choice in `cache_dirs` (MODELS_DIR first),
+    so it happens once per CPU, model file and onnxruntime version. Loading runs in the
+    caller's thread: the workers', never the event loop of the chats.
+    """
 
     def __init__(
         self,
@@ -390,14 +526,14 @@ class OnnxEngine:
         models_dir: Path,
         threads: int | None = None,
         acceleration: Acceleration = Acceleration.AUTO,
+        cache_dirs: Sequence[Path] = (),
     ) -> None:
         self.spec = spec
         self.name = spec.name
         self.path = models_dir / spec.filename
         self.threads = threads or default_threads()
-        self.acceleration = resolve_acceleration(
-            acceleration, available=ort.get_available_providers(), native_bf16=cpu_has_native_bf16()
-        )
+        self.acceleration = acceleration  # AUTO until the first load has measured
+        self.choices = ChoiceCache([models_dir, *cache_dirs])
 
     def session(self) -> ort.InferenceSession:
         if not self.path.is_file():
@@ -405,6 +541,8 @@ class OnnxEngine:
                 f"model file {self.path} is missing: run `bgbot models download {self.name}` "
                 "or place the file there"
             )
+        if self.acceleration is Acceleration.AUTO:
+            self.acceleration = self._measured_acceleration()
         return load_session(
             self.path,
             self.threads,
@@ -412,6 +550,58 @@ class OnnxEngine:
             prepare=self.spec.prepare,
             acceleration=self.acceleration,
         )
+
+    def calibration_key(self, candidates: Sequence[Acceleration]) -> str:
+        """What the measured choice depends on: CPU, model files, onnxruntime, threads."""
+        int8 = int8_path(self.path)
+        parts = [
+            cpu_identity(),
+            f"onnxruntime {ort.__version__}",
+            file_stamp(self.path),
+            file_stamp(int8) if Acceleration.INT8 in candidates else "no int8",
+            f"output {self.spec.output}",
+            f"threads {self.threads}",
+            "paths " + ",".join(candidates),
+        ]
+        return " | ".join(parts)
+
+    def _measured_acceleration(self) -> Acceleration:
+        candidates = resolve_acceleration(
+            Acceleration.AUTO,
+            available=ort.get_available_providers(),
+            native_bf16=cpu_has_native_bf16(),
+            int8=int8_path(self.path).is_file(),
+        )
+        if len(candidates) == 1:
+            return candidates[0]
+        key = self.calibration_key(candidates)
+        with _sessions_lock:
+            known = _choices.get(key) or self.choices.read(key)
+            if known in candidates:
+                _choices[key] = Acceleration(known)
+                return Acceleration(known)
+            choice = self._calibrate(candidates)
+            chosen = _choices[key] = Acceleration(choice.chosen)
+        kept = self.choices.write(key, choice)
+        log.info("%s runs as %s (kept in %s)", self.name, choice.describe(), kept or "memory only")
+        return chosen
+
+    def _calibrate(self, candidates: Sequence[Acceleration]) -> Choice:
+        feed = self._input(probe_image(self.spec.size))
+        # Timings need the CPUs to themselves: no other run of this process meanwhile.
+        with cpu_budget().hold(cpu_budget().cpus):
+            if not CALIBRATE_IN_CHILD:
+                return measure_paths(self.spec, self.path, self.threads, candidates, feed)
+            # A child process of its own: the sessions measured and dropped there leave
+            # nothing behind in this one (glibc keeps freed heap: the first start peaked at
+            # 1.3 GB measuring in place, against 0.9 GB for the chosen path alone), and a
+            # provider that crashes on this CPU takes the child down, not the worker.
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(1, mp_context=spawn) as child:
+                work = child.submit(
+                    measure_paths, self.spec, self.path, self.threads, candidates, feed
+                )
+                return work.result()
 
     def _input(self, image: Image.Image) -> NDArray[np.float32]:
         spec = self.spec

@@ -34,6 +34,8 @@ class EngineConfig:
     segmind_key: str | None
     retry: RetryPolicy
     acceleration: Acceleration = Acceleration.AUTO
+    # Where AUTO's measured choice is kept when MODELS_DIR is read-only (DATA_DIR).
+    cache_dirs: tuple[Path, ...] = ()
 
 
 def check_engine_name(name: str) -> None:
@@ -61,7 +63,13 @@ class EngineCatalog:
 
     def local(self, name: str) -> OnnxEngine:
         config = self.config
-        return OnnxEngine(MODELS[name], config.models_dir, config.threads, config.acceleration)
+        return OnnxEngine(
+            MODELS[name],
+            config.models_dir,
+            config.threads,
+            config.acceleration,
+            cache_dirs=config.cache_dirs,
+        )
 
     def for_tier(self, tier: Tier) -> SegmentationEngine:
         return self.named(self.config.tier_engines[tier])
