@@ -6,6 +6,7 @@ import click
 
 from bot.cli.core import admin, db, quote, run
 from bot.cli.models import models
+from bot.cli.operators import account, key
 from bot.cli.remove import remove
 
 
@@ -20,6 +21,8 @@ cli.add_command(admin)
 cli.add_command(run)
 cli.add_command(models)
 cli.add_command(remove)
+admin.add_command(account)
+admin.add_command(key)
 
 
 def main() -> None:

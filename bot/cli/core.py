@@ -22,7 +22,7 @@ from services.subscriptions import subscribe
 T = TypeVar("T")
 
 
-def _run_with_uow(settings: Settings, use_case: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+def run_with_uow(settings: Settings, use_case: Callable[[UnitOfWork], Awaitable[T]]) -> T:
     async def run() -> T:
         engine = create_engine(settings.resolved_database_url)
         try:
@@ -84,7 +84,8 @@ def admin() -> None:
     """Operator actions on accounts (ACCOUNT is an id, tg:TELEGRAM_ID or wa:NUMBER)."""
 
 
-@admin.command("grant")
+# A negative amount (`grant 1 -30`) would otherwise be read as an unknown option `-3`.
+@admin.command("grant", context_settings={"ignore_unknown_options": True})
 @click.argument("account")
 @click.argument("credits", type=int)
 @click.option("--reason", default="operator grant", show_default=True)
@@ -104,7 +105,7 @@ def admin_grant(account: str, credits: int, reason: str) -> None:
         )
         return account_id, balance
 
-    account_id, balance = _run_with_uow(load_settings(), use_case)
+    account_id, balance = run_with_uow(load_settings(), use_case)
     click.echo(f"account {account_id}: balance {balance} credits")
 
 
@@ -124,4 +125,4 @@ def admin_plan(account: str, plan: str, days: int) -> None:
             f"account {account_id}: {status.plan.code} until {status.period_end:%Y-%m-%d %H:%M} UTC"
         )
 
-    click.echo(_run_with_uow(load_settings(), use_case))
+    click.echo(run_with_uow(load_settings(), use_case))
