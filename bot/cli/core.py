@@ -42,12 +42,17 @@ def run() -> None:
     from aiohttp import web
 
     from bot.app import build_web_app
-    from bot.observability import configure_logging
+    from bot.observability import RequestAccessLogger, configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     upgrade(settings.resolved_database_url)
-    web.run_app(build_web_app(settings), host=settings.http_host, port=settings.http_port)
+    web.run_app(
+        build_web_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        access_log_class=RequestAccessLogger,
+    )
 
 
 @click.group()
