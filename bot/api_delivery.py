@@ -1,6 +1,6 @@
 """The HTTP API as a channel: results stay downloadable, and a finished batch calls back.
 
-The two "integration" endpoints of the seed become one mechanism: any batch may carry a
+Integrations are told a batch finished by one mechanism: any batch may carry a
 callback URL, called once it finishes with a JSON body signed as
 `X-Signature-256: sha256=HMAC-SHA256(key=sha256_hex(api_key), body)`.
 """
