@@ -53,14 +53,27 @@ class RedactSecrets(logging.Filter):
         super().__init__()
         self.secrets = tuple(secret for secret in secrets if secret)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = BOT_TOKEN.sub(REDACTED, message)
+    def redact(self, text: str) -> str:
+        cleaned = BOT_TOKEN.sub(REDACTED, text)
         for secret in self.secrets:
             cleaned = cleaned.replace(secret, REDACTED)
+        return cleaned
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        # A traceback quotes URLs and arguments too (an HTTP client's error names the URL,
+        # token included): format it now, cleaned, where the formatter will reuse it.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 def protect_secrets(*secrets: str) -> None:

@@ -134,3 +134,18 @@ async def test_a_download_token_and_query_stay_out_of_the_access_log(capsys, res
 
     assert access["path"] == "/d/[redacted]"
     assert "s3cret" not in json.dumps(access) and "also-secret" not in json.dumps(access)
+
+
+def test_a_bot_token_in_a_traceback_is_redacted(capsys, restore_root_logging):
+    configure_logging("INFO", "text")
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
+    try:
+        raise ConnectionError(f"cannot reach https://api.telegram.org/bot{token}/getMe")
+    except ConnectionError:
+        logging.getLogger("telegram.ext").exception("polling failed")
+
+    (line,) = capsys.readouterr().err.splitlines()
+
+    assert token not in line
+    assert "bot[redacted]/getMe" in line
+    assert 'msg="polling failed"' in line
