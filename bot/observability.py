@@ -174,6 +174,17 @@ def _loggable_path(request: BaseRequest) -> str:
     return path.replace(token, REDACTED) if token else path
 
 
+async def tag_telegram_update(update: object, context: object) -> None:
+    """Name the Telegram update being handled `tg-<update id>` in the records it causes.
+
+    Polling has no HTTP request, and a webhook's request ends before the update is handled:
+    the update's own id is the request id of a chat action, and travels into its jobs.
+    """
+    update_id = getattr(update, "update_id", None)
+    if update_id is not None:
+        REQUEST_ID.set(f"tg-{update_id}")
+
+
 class RequestAccessLogger(AbstractAccessLogger):
     """One access record per request, carrying the request id the middleware gave it."""
 
