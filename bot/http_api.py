@@ -404,7 +404,9 @@ async def remove_single(request: web.Request) -> web.StreamResponse:
                 context.settings.data_dir / view.results[0],
                 headers={"X-Batch-Id": str(view.batch_id)},
             )
-        if view.status != "queued" and not view.results:
+        # "finished" comes before the result is packaged and recorded ("delivered"): only a
+        # failed image, or a delivery without a result, is an answer before then.
+        if view.failed == view.image_count or view.status == "delivered":
             job = (await list_jobs(context.uow(), request[ACCOUNT_ID], limit=1, offset=0))[0][0]
             raise ApiError("image_failed", f"the image could not be processed: {job.error}", 422)
         await asyncio.sleep(0.25)
