@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -52,6 +53,10 @@ def run() -> None:
         host=settings.http_host,
         port=settings.http_port,
         access_log_class=RequestAccessLogger,
+        # aiohttp prints a framed banner over two lines; one log record keeps the format.
+        print=lambda banner: logging.getLogger("bot.app").info(
+            "%s", banner.splitlines()[0].strip("= ")
+        ),
     )
 
 
