@@ -198,7 +198,10 @@ async def test_white_background_setting_gives_an_opaque_result(telegram: Harness
         lambda: [m for m in api.sent_to(sari.user_id) if "Pengaturan" in (m.text or "")]
     )
     await telegram.answered(telegram.tap(sari, panel[0], "set:bg:white"))
-    assert "Latar: white" in (panel[0].text or "")
+    # The tap is answered first (no spinner), and the panel edited after it.
+    await api.wait_for(
+        lambda: [m for m in panel[:1] if "Latar: white" in (m.text or "")], what="the edit"
+    )
 
     api.push(sari.photo(api, photo_bytes((120, 80))))
     quote = await telegram.quote_for(sari)
