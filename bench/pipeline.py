@@ -53,7 +53,7 @@ from workers.submit import submit_batch  # noqa: E402
 
 SHARED = Path(os.environ.get("BGBOT_SHARED_DIR", REPO_ROOT.parent / "shared"))
 MODEL = "isnet-imgly-medium"
-# The seed's targets, end to end on 2 cores.
+# The product's targets, end to end on 2 cores.
 TARGETS = {100: (10, 20), 500: (45, 60)}
 TARGET_SUCCESS = 0.98
 

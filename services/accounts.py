@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db.models import Account, LedgerReason
 from db.uow import UnitOfWork
-from services.errors import AccountNotFound, InsufficientBalance, InvalidAmount
+from services.errors import AccountNotFound, InsufficientBalance, InvalidAmount, ServiceError
 
 SUPPORTED_LANGUAGES = ("id", "en")
 
@@ -237,3 +237,48 @@ async def balance_of(uow: UnitOfWork, account_id: int) -> int:
     async with uow:
         account = await existing_account(uow, account_id)
         return account.balance
+
+
+class AccountExists(ServiceError):
+    code = "account_exists"
+
+
+async def open_account(
+    uow: UnitOfWork,
+    *,
+    display_name: str,
+    language: str,
+    identity: ChannelIdentity | None = None,
+    now: datetime,
+) -> int:
+    """Create an account by operator decision, with no balance; return its id.
+
+    An account with no channel identity serves the HTTP API alone; one given a Telegram id or
+    a WhatsApp number is the account that person finds when they first write.
+
+    Raises:
+        AccountExists: when the channel identity already has an account.
+        ValueError: for a language the service does not speak.
+    """
+    if language not in SUPPORTED_LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(SUPPORTED_LANGUAGES)}")
+    async with uow:
+        if identity is not None and (existing := await _find(uow, identity)) is not None:
+            raise AccountExists(f"that identity already has account {existing.id}")
+        try:
+            account = await uow.accounts.add(
+                Account(
+                    telegram_id=identity.telegram_id if identity else None,
+                    whatsapp_number=identity.whatsapp_number if identity else None,
+                    language=language,
+                    display_name=display_name[:128],
+                    balance=0,
+                    output_options={},
+                    created_at=now,
+                )
+            )
+            await uow.commit()
+        except IntegrityError as error:
+            # The person wrote to the bot in the same instant and registered themselves.
+            raise AccountExists("that identity already has an account") from error
+        return account.id

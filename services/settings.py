@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "INFO"
+    # One line per record: key=value fields (text) or a JSON object (json), tracebacks included.
+    log_format: Literal["text", "json"] = "text"
 
     # Product knobs
     welcome_credits: int = Field(default=30, ge=0)

@@ -15,15 +15,28 @@ import sys
 
 from dramatiq.cli import main as dramatiq_main
 
+from bot.observability import configure_logging
 from services.settings import load_settings
 from workers.main import worker_thread_count
 
 
 def command_line(threads: int, extra: list[str]) -> list[str]:
     """Dramatiq's arguments: the defaults first, so that options given by hand override them."""
-    return ["dramatiq", "workers.main:setup", "--processes", "1", "--threads", str(threads), *extra]
+    # --skip-logging: the log format is the service's (see `configure_logging`), not Dramatiq's.
+    return [
+        "dramatiq",
+        "workers.main:setup",
+        "--processes",
+        "1",
+        "--threads",
+        str(threads),
+        "--skip-logging",
+        *extra,
+    ]
 
 
 if __name__ == "__main__":
-    sys.argv = command_line(worker_thread_count(load_settings()), sys.argv[1:])
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    sys.argv = command_line(worker_thread_count(settings), sys.argv[1:])
     sys.exit(dramatiq_main())  # type: ignore[no-untyped-call]

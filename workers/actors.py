@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -174,7 +176,12 @@ class Runtime:
     async def cut_out(self, work: JobWork, source: Path, results_dir: Path) -> Path:
         pool = self._pool(remote=work.tier in self.config.remote_tiers)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, self.cutter, work, source, results_dir)
+        # run_in_executor, unlike to_thread, leaves the context behind: carry it, so that the
+        # engine's log records name the request that started the job.
+        in_context = functools.partial(
+            contextvars.copy_context().run, self.cutter, work, source, results_dir
+        )
+        return await loop.run_in_executor(pool, in_context)
 
     async def package(self, outcome: BatchOutcome) -> Sequence[tuple[Path, str]]:
         # Zipping finished PNGs is file I/O: the default pool, not a slot of the engine pools.
@@ -302,6 +309,7 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             try:
                 output = await runtime.cut_out(work, source, results_dir)
             except PermanentFailure as failure:
+                log.info("job %s of batch %s refused: %s", job_id, work.batch_id, failure.code)
                 await fail_job(uow, job_id, failure.code, now=utcnow())
             except TransientFailure:
                 if work.attempts >= MAX_ATTEMPTS:
@@ -313,6 +321,13 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
                 relative = output.relative_to(config.data_dir).as_posix()
                 elapsed_ms = round((time.monotonic() - started) * 1000)
                 await complete_job(uow, job_id, relative, now=utcnow(), duration_ms=elapsed_ms)
+                log.info(
+                    "job %s of batch %s cut out at %s in %d ms",
+                    job_id,
+                    work.batch_id,
+                    work.tier.value,
+                    elapsed_ms,
+                )
         await after_job(work)
 
     async def finish_batch(batch_id: int) -> None:

@@ -12,6 +12,8 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name
 from dramatiq.middleware import AsyncIO, CurrentMessage, default_middleware
 
+from workers.tracing import CarryRequestId
+
 # Queues: pro batches have their own, consumed at a higher priority by every worker.
 PRIORITY_IMAGES = "images-priority"
 IMAGES = "images"
@@ -37,7 +39,7 @@ def build_broker(
     Without Redis the same actors run on an in-memory queue served by a worker thread pool in
     this process: one machine, one process, nothing else to install.
     """
-    middleware = [m() for m in default_middleware] + [AsyncIO(), CurrentMessage()]
+    middleware = [m() for m in default_middleware] + [AsyncIO(), CurrentMessage(), CarryRequestId()]
     broker: dramatiq.Broker
     if redis_url:
         broker = RedisBroker(  # type: ignore[no-untyped-call]

@@ -95,8 +95,11 @@ def build_pipeline(settings: Settings, channels: ChannelFactory) -> tuple[dramat
 def setup() -> None:
     """Entry point for `dramatiq workers.main:setup`: the worker process's composition root."""
     from bot.channels import build_deliveries
+    from bot.observability import configure_logging
 
     settings = load_settings()
+    # Dramatiq's command has pointed stderr at its log pipe by now; one line per record.
+    configure_logging(settings.log_level, settings.log_format)
     build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
 
 

@@ -6,6 +6,7 @@ import click
 
 from bot.cli.core import admin, db, quote, run
 from bot.cli.models import models
+from bot.cli.operators import account, key
 from bot.cli.payments import payments
 from bot.cli.promo import promo
 from bot.cli.remove import remove
@@ -24,6 +25,8 @@ admin.add_command(payments)
 cli.add_command(run)
 cli.add_command(models)
 cli.add_command(remove)
+admin.add_command(account)
+admin.add_command(key)
 
 
 def main() -> None:

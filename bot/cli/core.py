@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -22,7 +23,7 @@ from services.subscriptions import subscribe
 T = TypeVar("T")
 
 
-def _run_with_uow(settings: Settings, use_case: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+def run_with_uow(settings: Settings, use_case: Callable[[UnitOfWork], Awaitable[T]]) -> T:
     async def run() -> T:
         engine = create_engine(settings.resolved_database_url)
         try:
@@ -42,12 +43,21 @@ def run() -> None:
     from aiohttp import web
 
     from bot.app import build_web_app
-    from bot.observability import configure_logging
+    from bot.observability import RequestAccessLogger, configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     upgrade(settings.resolved_database_url)
-    web.run_app(build_web_app(settings), host=settings.http_host, port=settings.http_port)
+    web.run_app(
+        build_web_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        access_log_class=RequestAccessLogger,
+        # aiohttp prints a framed banner over two lines; one log record keeps the format.
+        print=lambda banner: logging.getLogger("bot.app").info(
+            "%s", banner.splitlines()[0].strip("= ")
+        ),
+    )
 
 
 @click.group()
@@ -84,7 +94,8 @@ def admin() -> None:
     """Operator actions on accounts (ACCOUNT is an id, tg:TELEGRAM_ID or wa:NUMBER)."""
 
 
-@admin.command("grant")
+# A negative amount (`grant 1 -30`) would otherwise be read as an unknown option `-3`.
+@admin.command("grant", context_settings={"ignore_unknown_options": True})
 @click.argument("account")
 @click.argument("credits", type=int)
 @click.option("--reason", default="operator grant", show_default=True)
@@ -104,7 +115,7 @@ def admin_grant(account: str, credits: int, reason: str) -> None:
         )
         return account_id, balance
 
-    account_id, balance = _run_with_uow(load_settings(), use_case)
+    account_id, balance = run_with_uow(load_settings(), use_case)
     click.echo(f"account {account_id}: balance {balance} credits")
 
 
@@ -124,4 +135,4 @@ def admin_plan(account: str, plan: str, days: int) -> None:
             f"account {account_id}: {status.plan.code} until {status.period_end:%Y-%m-%d %H:%M} UTC"
         )
 
-    click.echo(_run_with_uow(load_settings(), use_case))
+    click.echo(run_with_uow(load_settings(), use_case))

@@ -58,6 +58,11 @@ def models_download(name: str) -> None:
             )
     except DownloadFailed as failed:
         raise click.ClickException(str(failed)) from failed
+    except OSError as error:
+        # An unwritable or full MODELS_DIR: say which directory, not a traceback.
+        raise click.ClickException(
+            f"cannot write {spec.filename} into {settings.resolved_models_dir}: {error}"
+        ) from error
     finally:
         if bar is not None:
             bar.close()

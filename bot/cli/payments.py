@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli.core import _run_with_uow
+from bot.cli.core import run_with_uow
 from db.uow import UnitOfWork
 from services.settings import load_settings
 from services.topups import OrderView, recent_orders
@@ -31,7 +31,7 @@ def payments(limit: int) -> None:
     async def use_case(uow: UnitOfWork) -> list[OrderView]:
         return await recent_orders(uow, limit)
 
-    orders = _run_with_uow(load_settings(), use_case)
+    orders = run_with_uow(load_settings(), use_case)
     if not orders:
         click.echo("no payment orders")
     for order in orders:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import click
 
-from bot.cli.core import _run_with_uow
+from bot.cli.core import run_with_uow
 from db.uow import UnitOfWork
 from services.clock import utcnow
 from services.promos import PromoView, create_promo
@@ -38,7 +38,7 @@ def promo_create(code: str, credits: int, uses: int, days: int) -> None:
             now=utcnow(),
         )
 
-    created = _run_with_uow(load_settings(), use_case)
+    created = run_with_uow(load_settings(), use_case)
     click.echo(
         f"promo {created.code}: {created.credits} credits, {created.max_uses} uses, "
         f"until {created.expires_at:%Y-%m-%d %H:%M} UTC"

@@ -22,12 +22,13 @@ from telegram.ext import (
     ContextTypes,
     MessageHandler,
     PreCheckoutQueryHandler,
+    TypeHandler,
     filters,
 )
 
 from bot.chat import error_text
 from bot.messages import text
-from bot.observability import protect_secrets
+from bot.observability import protect_secrets, tag_telegram_update
 from bot.previews import Previewer
 from bot.state import SharedState
 from bot.telegram import extras, handlers
@@ -158,6 +159,8 @@ def build_application(
 
 
 def add_handlers(application: BotApplication) -> None:
+    # First, in a group of its own: the update's id tags every record of its handling.
+    application.add_handler(TypeHandler(Update, tag_telegram_update), group=-1)
     commands = {
         "start": handlers.start,
         "help": handlers.show_help,

@@ -24,7 +24,17 @@ _CHUNK = 1 << 20
 
 
 class DownloadFailed(ServiceError):
+    """A model file could not be fetched; `str()` says why and what the operator can do."""
+
     code = "download_failed"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.advice = ""
+
+    def __str__(self) -> str:
+        return f"{self.reason}\n{self.advice}" if self.advice else self.reason
 
 
 class NoOfficialDownload(DownloadFailed):
@@ -67,6 +77,37 @@ def model_url(spec: ModelSpec, base_url: str | None) -> str | None:
     return spec.url
 
 
+def ways_out(spec: ModelSpec, models_dir: Path, base_url: str | None) -> str:
+    """What an operator can do when `spec`'s file cannot be fetched: a mirror, or by hand.
+
+    A first install often runs where the model hosts are out of reach (no internet, a proxy,
+    a firewall); the answer names the file, where it belongs and how to check it.
+    """
+    target = models_dir / spec.filename
+    if spec.checksum:
+        algorithm, _, digest = spec.checksum.partition(":")
+        check = f"its {algorithm} must be {digest} (`{algorithm}sum {target}`)"
+    elif spec.url:
+        check = f"check it against the SHA-256 its host publishes for {spec.url}"
+    else:
+        check = "it is used as it is"
+    mirror = (
+        f"MODELS_BASE_URL is {base_url}: that server must answer {model_url(spec, base_url)}"
+        if base_url
+        else f"set MODELS_BASE_URL to a server that serves the file as <MODELS_BASE_URL>/"
+        f"{spec.filename} (an internal web server, a proxy cache)"
+    )
+    return "\n".join(
+        [
+            "Two ways out:",
+            f"  1. a mirror: {mirror}, then run `bgbot models download {spec.name}` again;",
+            f"  2. by hand: copy the file, named exactly {spec.filename}, to {target}"
+            + (f" (the official file is {spec.url})" if spec.url else "")
+            + f"; {check}. A file there is used as it is, and nothing is downloaded.",
+        ]
+    )
+
+
 def _expected_digest(spec: ModelSpec, response: httpx.Response) -> tuple[str, str]:
     if spec.checksum:
         algorithm, _, digest = spec.checksum.partition(":")
@@ -77,7 +118,9 @@ def _expected_digest(spec: ModelSpec, response: httpx.Response) -> tuple[str, st
         linked = _SHA256.fullmatch(answer.headers.get("x-linked-etag", "").lower())
         if linked is not None:
             return "sha256", linked.group(1)
-    raise DownloadFailed(f"{spec.name}: no checksum to verify the download against")
+    raise DownloadFailed(
+        f"{spec.name} from {response.url}: no checksum to verify the download against"
+    )
 
 
 def download_model(
@@ -103,10 +146,36 @@ def download_model(
     target = models_dir / spec.filename
     if target.is_file():
         return Fetched(target, downloaded=False)
+    try:
+        return _fetch(
+            spec,
+            models_dir,
+            client=client,
+            base_url=base_url,
+            policy=policy,
+            on_start=on_start,
+            on_bytes=on_bytes,
+        )
+    except DownloadFailed as failed:
+        failed.advice = ways_out(spec, models_dir, base_url)
+        raise
+
+
+def _fetch(
+    spec: ModelSpec,
+    models_dir: Path,
+    *,
+    client: httpx.Client,
+    base_url: str | None,
+    policy: DownloadPolicy,
+    on_start: ProgressStart | None,
+    on_bytes: ProgressAdvance | None,
+) -> Fetched:
+    target = models_dir / spec.filename
     url = model_url(spec, base_url)
     if url is None:
         raise NoOfficialDownload(
-            f"{spec.name} has no official download: place {spec.filename} in {models_dir}"
+            f"{spec.name} has no official download: {spec.filename} must be placed by hand"
         )
     models_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
@@ -117,7 +186,9 @@ def download_model(
                 if reply.status_code in _TRANSIENT_STATUSES:
                     raise _Transient(f"HTTP {reply.status_code}")
                 if reply.status_code >= 400:
-                    raise DownloadFailed(f"{url}: HTTP {reply.status_code}")
+                    raise DownloadFailed(
+                        f"could not fetch {spec.name} from {url}: HTTP {reply.status_code}"
+                    )
                 algorithm, expected = _expected_digest(spec, reply)
                 hasher = hashlib.new(algorithm)
                 length = reply.headers.get("content-length")
@@ -143,14 +214,17 @@ def download_model(
         algorithm, expected, actual = retrying(attempt)
     except _Transient as transient:
         partial.unlink(missing_ok=True)
-        raise DownloadFailed(f"{url}: {transient} after {policy.attempts} attempts") from None
+        raise DownloadFailed(
+            f"could not fetch {spec.name} from {url}: {transient} (tried {policy.attempts} times)"
+        ) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     if actual != expected:
         partial.unlink(missing_ok=True)
         raise ChecksumMismatch(
-            f"{spec.filename}: {algorithm} {actual} is not the expected {expected}; nothing kept"
+            f"{spec.filename} fetched from {url}: {algorithm} {actual} is not the expected "
+            f"{expected}; nothing kept"
         )
     partial.replace(target)
     return Fetched(target, downloaded=True)

@@ -185,3 +185,35 @@ def test_models_download_command_refuses_a_corrupt_file(weights_server, tmp_path
     assert result.exit_code == 1
     assert "is not the expected" in result.output
     assert not (tmp_path / "models" / "u2netp.onnx").exists()
+
+
+def test_a_failed_download_names_the_source_and_both_ways_out(tmp_path):
+    # Given no route to the model host (a closed port on loopback stands for no internet)
+    spec = _spec(_md5(WEIGHTS), url="http://127.0.0.1:9/u2netp.onnx")
+
+    # When the operator asks for the model
+    with httpx.Client() as http, pytest.raises(DownloadFailed) as failed:
+        download_model(spec, tmp_path / "models", client=http, policy=FAST)
+
+    # Then the answer says what was fetched, from where, and what to do instead
+    message = str(failed.value)
+    assert "could not fetch u2netp from http://127.0.0.1:9/u2netp.onnx" in message
+    assert "ConnectError" in message
+    assert "set MODELS_BASE_URL to a server that serves the file as" in message
+    target = tmp_path / "models" / "u2netp.onnx"
+    assert f"copy the file, named exactly u2netp.onnx, to {target}" in message
+    assert hashlib.md5(WEIGHTS).hexdigest() in message
+    assert not target.exists()
+
+
+def test_models_download_command_explains_a_mirror_that_lacks_the_file(weights_server, tmp_path):
+    env = _cli_env(tmp_path, weights_server.url + "/empty-mirror")
+
+    result = CliRunner().invoke(cli, ["models", "download", "u2netp"], env=env)
+
+    assert result.exit_code == 1
+    assert "HTTP 404" in result.output
+    assert f"MODELS_BASE_URL is {weights_server.url}/empty-mirror" in result.output
+    assert f"{weights_server.url}/empty-mirror/u2netp.onnx" in result.output
+    assert str(tmp_path / "models" / "u2netp.onnx") in result.output
+    assert "8e83ca70e441ab06c318d82300c84806" in result.output  # the pinned md5
