@@ -25,7 +25,8 @@ def engine_config(settings: Settings) -> EngineConfig:
 
     return EngineConfig(
         tier_engines={tier: settings.engine_for(tier) for tier in Tier},
-        fallback=settings.fallback_engine,
+        fallback=settings.resolved_fallback_engine,
+        tier_plans=settings.tier_plans(),
         models_dir=settings.resolved_models_dir,
         threads=settings.onnx_threads,
         acceleration=Acceleration(settings.onnx_acceleration),
