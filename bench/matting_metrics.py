@@ -34,7 +34,8 @@ def _derivative_kernel(sigma: float) -> Array:
     gauss = np.exp(-(steps**2) / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi))
     derivative = -steps * gauss / sigma**2
     kernel = np.outer(gauss, derivative)
-    return kernel / np.sqrt((kernel**2).sum())
+    normalised: Array = kernel / np.sqrt((kernel**2).sum())
+    return normalised
 
 
 def _gradient_magnitude(alpha: Array, sigma: float = 1.4) -> Array:

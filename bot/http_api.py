@@ -20,6 +20,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiolimiter import AsyncLimiter
 
+from bot.messages import text
 from db.uow import UnitOfWork
 from services.api_keys import InvalidApiKey, authenticate
 from services.billing import AcceptedBatch, QuoteOffer, accept_quote
@@ -54,6 +55,7 @@ STATUS_BY_CODE = {
     "payload_too_large": 413,
     "nothing_to_process": 422,
     "too_many_images": 413,
+    "tier_unavailable": 503,
 }
 
 
@@ -168,6 +170,16 @@ def _path_id(request: web.Request, name: str) -> int:
     return int(raw)
 
 
+def _check_available(tier: Tier, available: frozenset[Tier]) -> None:
+    if tier not in available:
+        raise ApiError(
+            "tier_unavailable",
+            f"the {tier.value} tier cannot run on this server now (its model is missing); "
+            f"available: {', '.join(t.value for t in Tier if t in available) or 'none'}",
+            503,
+        )
+
+
 async def calculate_price(request: web.Request) -> web.Response:
     """Price a batch of `count` images of `tier`."""
     body = await _body(request)
@@ -182,10 +194,13 @@ async def calculate_price(request: web.Request) -> web.Response:
         price = batch_price(tier, count)
     except (BatchTooLarge, ValueError) as error:
         raise ApiError("invalid_count", str(error)) from None
-    credit_price = request.app[API].settings.credit_price_rp
+    settings = request.app[API].settings
+    _check_available(tier, settings.available_tiers())
+    credit_price = settings.credit_price_rp
     return render(
         {
             "tier": tier.value,
+            "purpose": text(f"tier.{tier.value}.purpose", "en"),
             "count": count,
             "credits_per_image": tier.credits_per_image,
             "discount_percent": price.discount_percent,
@@ -359,6 +374,8 @@ async def _start(
     context = request.app[API]
     settings = context.settings
     tier, options = _tier(upload.fields), _options(upload.fields)
+    available = settings.available_tiers()
+    _check_available(tier, available)
     account_id = request[ACCOUNT_ID]
     offer = await quote_upload(
         context.uow(),
@@ -381,6 +398,7 @@ async def _start(
         zone=settings.zone,
         now=utcnow(),
         output_options=options,
+        available=available,
     )
     await context.submit(accepted)
     return accepted, offer

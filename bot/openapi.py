@@ -104,7 +104,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         "content": {"image/png": {"schema": binary}},
                     },
                     "202": _json(_obj(batch_id=_INT, status=_STR), "Still running"),
-                    **_errors(402, 413, 422),
+                    **_errors(402, 413, 422, 503),
                 },
             }
         },
@@ -146,7 +146,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         ),
                         "Accepted",
                     ),
-                    **_errors(402, 413, 422),
+                    **_errors(402, 413, 422, 503),
                 },
             }
         },
@@ -270,6 +270,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                     "200": _json(
                         _obj(
                             tier=_STR,
+                            purpose=_STR,
                             count=_INT,
                             credits_per_image=_INT,
                             discount_percent=_INT,
@@ -279,7 +280,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                             rupiah=_INT,
                         )
                     ),
-                    **_errors(),
+                    **_errors(503),
                 },
             }
         },

@@ -244,9 +244,14 @@ class Settings(BaseSettings):
     def archive_limits(self) -> ArchiveLimits:
         return ArchiveLimits(max_entry_bytes=self.max_image_mb * 2**20)
 
+    @property
+    def remote_keys(self) -> frozenset[str]:
+        """The remote providers whose API key is set."""
+        keys = {"huggingface": self.huggingface_api_key, "segmind": self.segmind_api_key}
+        return frozenset(name for name, key in keys.items() if key is not None)
+
     def tier_plans(self) -> dict[Tier, TierPlan]:
         """Each tier's recipe, and the local one behind a remote engine."""
-        keys = {"huggingface": self.huggingface_api_key, "segmind": self.segmind_api_key}
         return resolve_ladder(
             LadderChoices(
                 preset=Preset(self.tier_preset),
@@ -264,13 +269,23 @@ class Settings(BaseSettings):
                     Tier.INDUSTRY: self.recipe_industry,
                 },
                 fallback_engine=self.fallback_engine,
-                remote_keys=frozenset(name for name, key in keys.items() if key is not None),
+                remote_keys=self.remote_keys,
             )
         )
 
     def engine_for(self, tier: Tier) -> str:
         """The engine of the recipe serving `tier` (a remote one where its key is set)."""
         return self.tier_plans()[tier].recipe.engine
+
+    def tiers_missing_models(self) -> dict[Tier, list[str]]:
+        """Each configured tier that cannot run here, with the local models it lacks."""
+        from services.recipes.availability import tiers_missing_models
+
+        return tiers_missing_models(self.tier_plans(), self.resolved_models_dir, self.remote_keys)
+
+    def available_tiers(self) -> frozenset[Tier]:
+        """The tiers a quote may offer: those whose recipe can run on this install."""
+        return frozenset(Tier) - frozenset(self.tiers_missing_models())
 
     @property
     def resolved_fallback_engine(self) -> str:

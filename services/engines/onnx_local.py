@@ -56,6 +56,9 @@ class ModelSpec:
     # 0.2 to 0.9 GB of float32 with nothing to prune or widen, and parsing one just to find
     # that out would double the memory a worker needs at start.
     prepare: bool = True
+    # False where OpenVINO cannot load the graph (the int8 ISNet's ConvInteger nodes: "the
+    # graph is not acyclic"); such a model always runs on onnxruntime's CPU provider.
+    openvino: bool = True
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -136,7 +139,7 @@ MODELS: dict[str, ModelSpec] = {
             commercial_use=False,
             url="https://huggingface.co/briaai/RMBG-1.4/resolve/main/onnx/model.onnx",
         ),
-        # The two files below have no official single download (see ../shared/models): an
+        # The files below have no official single download (see ../shared/models): an
         # operator places them in MODELS_DIR by hand.
         ModelSpec(
             "isnet-imgly-medium",
@@ -145,6 +148,15 @@ MODELS: dict[str, ModelSpec] = {
             scaling=Scaling.CENTRED,
             output="output",
             min_max=False,
+        ),
+        ModelSpec(
+            "isnet-imgly-small",
+            "isnet-imgly-small.onnx",
+            1024,
+            scaling=Scaling.CENTRED,
+            output="output",
+            min_max=False,
+            openvino=False,
         ),
         ModelSpec(
             "selfie-segmentation",

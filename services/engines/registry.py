@@ -14,6 +14,7 @@ from services.engines.base import SegmentationEngine
 from services.engines.onnx_local import MODELS, Acceleration, OnnxEngine
 from services.engines.remote import HuggingFaceEngine, RetryPolicy, SegmindEngine, WithFallback
 from services.pricing import Tier
+from services.recipes.availability import missing_models
 from services.recipes.ladder import TierPlan, is_remote
 from services.recipes.runner import RecipeEngine
 from services.recipes.spec import Recipe
@@ -83,7 +84,9 @@ class EngineCatalog:
 
     def local(self, name: str) -> OnnxEngine:
         config = self.config
-        return OnnxEngine(MODELS[name], config.models_dir, config.threads, config.acceleration)
+        spec = MODELS[name]
+        acceleration = config.acceleration if spec.openvino else Acceleration.CPU
+        return OnnxEngine(spec, config.models_dir, config.threads, acceleration)
 
     def for_tier(self, tier: Tier) -> RecipeEngine:
         """The recipe serving `tier`: `.mask(image)` for the alpha, `.matte(image)` for more."""
@@ -106,21 +109,15 @@ class EngineCatalog:
         return RecipeEngine(plan.recipe, primary, fallback)
 
     def _has_key(self, engine: str) -> bool:
-        provider = engine.partition(":")[0]
-        key = {"huggingface": self.config.huggingface_key, "segmind": self.config.segmind_key}
-        return bool(key.get(provider))
+        return engine.partition(":")[0] in self.remote_keys()
+
+    def remote_keys(self) -> frozenset[str]:
+        keys = {"huggingface": self.config.huggingface_key, "segmind": self.config.segmind_key}
+        return frozenset(provider for provider, key in keys.items() if key)
 
     def missing_models(self, tier: Tier) -> list[str]:
-        """The local models `tier` needs to run that are not in MODELS_DIR (a remote engine
-        with its key needs none: its fallback only serves outages)."""
-        plan = self.plans[tier]
-        if is_remote(plan.recipe.engine) and self._has_key(plan.recipe.engine):
-            return []
-        recipe = plan.local_recipe
-        if recipe is None or recipe.engine not in MODELS:
-            return []
-        present = (self.config.models_dir / MODELS[recipe.engine].filename).is_file()
-        return [] if present else [recipe.engine]
+        """The local models `tier` needs to run that are not in MODELS_DIR."""
+        return missing_models(self.plans[tier], self.config.models_dir, self.remote_keys())
 
     def available_tiers(self) -> frozenset[Tier]:
         """The tiers whose engine can run now; a quote offers only these."""

@@ -42,10 +42,21 @@ def guided_filter(guide: Pixels, source: Array, radius: int, eps: float) -> Arra
 
 
 def refine_guided(
-    image: Pixels, alpha: Mask, trimap: Trimap, *, radius: int = 4, eps: float = 1e-3
+    image: Pixels,
+    alpha: Mask,
+    trimap: Trimap,
+    *,
+    radius: int = 4,
+    eps: float = 1e-2,
+    from_binary: bool = True,
 ) -> Mask:
-    """Replace the band's alpha by its guided-filtered value; keep the sure regions as given."""
-    filtered = guided_filter(image, alpha.astype(np.float32), radius, eps)
+    """Replace the band's alpha by its guided-filtered value; keep the sure regions as given.
+
+    From the binary mask (alpha > 0.5) by default: filtering the model's own soft edge only
+    blurs it further, while the binary one takes its soft edge from the photo's colour edge.
+    """
+    source = (alpha > 0.5).astype(np.float32) if from_binary else alpha.astype(np.float32)
+    filtered = guided_filter(image, source, radius, eps)
     refined = np.where(trimap.band, np.clip(filtered, 0.0, 1.0), alpha)
     refined[trimap.foreground] = 1.0
     refined[trimap.background] = 0.0
