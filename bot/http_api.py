@@ -195,12 +195,13 @@ async def calculate_price(request: web.Request) -> web.Response:
     except (BatchTooLarge, ValueError) as error:
         raise ApiError("invalid_count", str(error)) from None
     settings = request.app[API].settings
-    _check_available(tier, settings.available_tiers())
     credit_price = settings.credit_price_rp
     return render(
         {
             "tier": tier.value,
             "purpose": text(f"tier.{tier.value}.purpose", "en"),
+            # False: this server cannot run the tier now; /remove and /batch refuse it (503).
+            "available": tier in settings.available_tiers(),
             "count": count,
             "credits_per_image": tier.credits_per_image,
             "discount_percent": price.discount_percent,

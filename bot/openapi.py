@@ -271,6 +271,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         _obj(
                             tier=_STR,
                             purpose=_STR,
+                            available=_BOOL,
                             count=_INT,
                             credits_per_image=_INT,
                             discount_percent=_INT,
@@ -280,7 +281,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                             rupiah=_INT,
                         )
                     ),
-                    **_errors(503),
+                    **_errors(),
                 },
             }
         },

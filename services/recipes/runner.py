@@ -69,8 +69,11 @@ class RecipeEngine:
         pixels = pixels_of(small)
         if Step.GUIDED in steps or Step.MATTING in steps:
             trimap = trimap_of(alpha, band_radius(alpha.shape, BAND_FRACTION))
-            refine = refine_matting if Step.MATTING in steps else refine_guided
-            refined = refine(pixels, alpha, trimap)
+            refined = alpha
+            if Step.GUIDED in steps:
+                refined = refine_guided(pixels, refined, trimap)
+            if Step.MATTING in steps:
+                refined = refine_matting(pixels, refined, trimap)
             alpha = refined
             if scale < 1.0:
                 # The sure regions keep the model's full-size answer; only the band is scaled.

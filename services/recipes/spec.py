@@ -1,7 +1,8 @@
 """A tier's recipe: one engine and the steps after it, written `engine+step+step[@pixels]`.
 
 Steps run in a fixed order whatever the order written: `flip` around the engine, then one
-edge refinement (`guided` or `matting`) in the trimap's band, then `foreground` colour
+edge refinement in the trimap's band (`guided`, then `matting`, which starts
+from the guided filter's alpha when both are named), then `foreground` colour
 estimation. The post-steps work at a working resolution (`@PIXELS`, the longer side; default
 1024): a larger image is refined at that size and only its edge band scaled back, so a 40 MP
 photo costs about what a 1 MP one does. No numpy here: settings read recipes at start.
@@ -23,7 +24,7 @@ class Step(StrEnum):
 
 
 class InvalidRecipe(ValueError):
-    """A recipe string that names an unknown step or combines steps that exclude each other."""
+    """A recipe string that names no engine, an unknown step, or a bad working size."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ class Recipe:
         """Read `engine[+step...][@pixels]`, e.g. `birefnet-general+flip+matting+foreground`.
 
         Raises:
-            InvalidRecipe: an unknown step, both refinements, or a bad working resolution.
+            InvalidRecipe: no engine, an unknown step, or a bad working resolution.
         """
         body, _, pixels = text.strip().partition("@")
         engine, *names = body.split("+")
@@ -48,8 +49,6 @@ class Recipe:
         except ValueError:
             known = ", ".join(step.value for step in Step)
             raise InvalidRecipe(f"recipe {text!r}: steps are {known}") from None
-        if {Step.GUIDED, Step.MATTING} <= steps:
-            raise InvalidRecipe(f"recipe {text!r}: choose guided or matting, not both")
         working = DEFAULT_WORKING_PIXELS
         if pixels:
             if not pixels.isdigit() or not 256 <= int(pixels) <= 8192:
