@@ -133,6 +133,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "Penawaran ini sudah dipakai; tidak ada biaya tambahan.",
         "en": "This quote was already used; nothing more was charged.",
     },
+    "chat.error.tier_unavailable": {
+        "id": "Kualitas ini sedang tidak tersedia di server. Tidak ada kredit yang dipotong; "
+        "pilih kualitas lain.",
+        "en": "This quality is not available on the server right now. Nothing was charged; "
+        "choose another.",
+    },
     "chat.error.quote_expired": {
         "id": "Penawaran ini kedaluwarsa. Kirim gambarnya lagi.",
         "en": "This quote has expired. Please send the images again.",

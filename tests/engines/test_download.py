@@ -185,3 +185,16 @@ def test_models_download_command_refuses_a_corrupt_file(weights_server, tmp_path
     assert result.exit_code == 1
     assert "is not the expected" in result.output
     assert not (tmp_path / "models" / "u2netp.onnx").exists()
+
+
+def test_models_download_with_no_name_fetches_what_the_configured_tiers_need(
+    weights_server, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(MODELS, "u2netp", _spec(_md5(WEIGHTS), url="https://unused.invalid/"))
+    env = _cli_env(tmp_path, weights_server.url + "/mirror") | {"ENGINE_ALL": "u2netp"}
+
+    result = CliRunner().invoke(cli, ["models", "download"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "the configured tiers need: u2netp" in result.output
+    assert (tmp_path / "models" / "u2netp.onnx").read_bytes() == WEIGHTS
