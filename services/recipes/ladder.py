@@ -25,13 +25,13 @@ LADDERS: dict[Preset, dict[Tier, str]] = {
         Tier.BASIC: "isnet-general-use",
         Tier.STANDARD: "birefnet-general-lite+foreground",
         Tier.PROFESSIONAL: "birefnet-general+guided+foreground",
-        Tier.INDUSTRY: "birefnet-general+flip+guided+matting+foreground",
+        Tier.INDUSTRY: "birefnet-general+flip+matting+foreground",
     },
     Preset.OFFLINE: {
         Tier.BASIC: "isnet-imgly-medium",
         Tier.STANDARD: "isnet-imgly-medium+foreground",
         Tier.PROFESSIONAL: "isnet-imgly-medium+guided+foreground",
-        Tier.INDUSTRY: "isnet-imgly-medium+flip+guided+matting+foreground",
+        Tier.INDUSTRY: "isnet-imgly-medium+flip+matting+foreground",
     },
 }
 

@@ -19,14 +19,14 @@ SUBJECT = np.array([0.85, 0.35, 0.15], np.float32)  # orange
 
 def _scene():
     """A disc with a 4 px soft rim on a striped blue-green backdrop, and the model-like
-    coarse alpha: the true shape thresholded, then blurred (a soft but wrong edge)."""
+    coarse alpha: the true shape thresholded and a pixel too wide (a hard, stepped edge)."""
     rows, cols = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
     distance = np.hypot(rows - SIZE / 2, cols - SIZE / 2)
     alpha = np.clip((30 - distance) / 4 + 0.5, 0, 1).astype(np.float32)
     stripes = 0.5 + 0.3 * np.sin(cols / 3)[..., None]
     backdrop = (stripes * np.array([0.1, 0.6, 0.9], np.float32)).astype(np.float32)
     image = alpha[..., None] * SUBJECT + (1 - alpha[..., None]) * backdrop
-    coarse = ndimage.gaussian_filter((alpha > 0.5).astype(np.float32), 2.5).astype(np.float32)
+    coarse = ndimage.binary_dilation(alpha > 0.5).astype(np.float32)
     return image.astype(np.float32), alpha, coarse
 
 
@@ -95,3 +95,14 @@ def test_flip_averaging_halves_an_error_tied_to_position():
     squared = float(((averaged - truth) ** 2).sum())
     assert squared <= 0.5 * float(((engine.mask(photo) - truth) ** 2).sum())
     assert np.array_equal(averaged >= 0.5, truth == 1)  # no column of the subject lost
+
+
+def test_the_guided_filter_keeps_a_see_through_region_the_model_found():
+    image, _, _ = _scene()
+    coarse = np.zeros((SIZE, SIZE), np.float32)
+    coarse[20:76, 20:76] = 0.4  # a pane of glass: soft over a wide area, not an edge
+    trimap = trimap_of(coarse, band_radius(coarse.shape, 0.03))
+
+    refined = refine_guided(image, coarse, trimap)
+
+    assert np.allclose(refined[30:66, 30:66], 0.4)
