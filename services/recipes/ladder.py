@@ -20,18 +20,20 @@ class Preset(StrEnum):
 
 # Local ladders, fastest to best edges. The default one uses models that cannot be fetched on
 # the development machines (no internet for weights); docs/engine.md says what was measured.
+# `flip` is in neither: on matting-synth it raised the top tier's SAD from 26.1 to 29.8
+# (glass came out more opaque), for a second inference.
 LADDERS: dict[Preset, dict[Tier, str]] = {
     Preset.DEFAULT: {
         Tier.BASIC: "isnet-general-use",
         Tier.STANDARD: "birefnet-general-lite+foreground",
         Tier.PROFESSIONAL: "birefnet-general+guided+foreground",
-        Tier.INDUSTRY: "birefnet-general+flip+matting+foreground",
+        Tier.INDUSTRY: "birefnet-general+matting+foreground",
     },
     Preset.OFFLINE: {
         Tier.BASIC: "isnet-imgly-medium",
         Tier.STANDARD: "isnet-imgly-medium+foreground",
         Tier.PROFESSIONAL: "isnet-imgly-medium+guided+foreground",
-        Tier.INDUSTRY: "isnet-imgly-medium+flip+matting+foreground",
+        Tier.INDUSTRY: "isnet-imgly-medium+matting+foreground",
     },
 }
 

@@ -31,7 +31,7 @@ def test_the_default_ladder_is_four_different_recipes():
     assert len({str(plan.recipe) for plan in plans.values()}) == 4
     assert plans[Tier.BASIC].recipe == Recipe("isnet-general-use")
     assert Step.MATTING in plans[Tier.INDUSTRY].recipe.steps
-    assert Step.FLIP in plans[Tier.INDUSTRY].recipe.steps
+    assert Step.GUIDED in plans[Tier.PROFESSIONAL].recipe.steps
 
 
 def test_the_offline_preset_uses_only_the_shared_test_models():
