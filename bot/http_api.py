@@ -423,7 +423,9 @@ async def remove_single(request: web.Request) -> web.StreamResponse:
                 context.settings.data_dir / view.results[0],
                 headers={"X-Batch-Id": str(view.batch_id)},
             )
-        if view.status != "queued" and not view.results:
+        # A finished batch has its result file a moment after its status changes: only a
+        # batch whose every image failed is an answer without a file.
+        if view.failed == view.image_count and not view.results:
             job = (await list_jobs(context.uow(), request[ACCOUNT_ID], limit=1, offset=0))[0][0]
             raise ApiError("image_failed", f"the image could not be processed: {job.error}", 422)
         await asyncio.sleep(0.25)
