@@ -126,7 +126,10 @@ async def test_a_tier_whose_model_is_missing_is_refused_and_not_charged(
             f"{PREFIX}/pricing/calculate", json={"tier": "industry", "count": 1}, headers=headers
         )
         body = await price.json()
+        health = await (await client.get("/healthz")).json()
 
+    assert "industry needs u2net" in health["checks"]["models"]
+    assert "bgbot models download u2net" in health["checks"]["models"]
     assert response.status == 503
     assert error["code"] == "tier_unavailable" and "basic" in error["message"]
     assert body["available"] is False and body["purpose"]
