@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -32,6 +31,8 @@ from bot.whatsapp.web import add_download_route, add_whatsapp_routes
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.uow import UnitOfWork
 from services.billing import AcceptedBatch
+from services.pricing import Tier
+from services.recipes.availability import download_command
 from services.settings import Settings
 from workers.actors import Actors
 from workers.broker import queue_depth
@@ -79,12 +80,30 @@ def _redis_check(url: str) -> HealthCheck:
     return check
 
 
-def _models_check(paths: list[Path]) -> HealthCheck:
+def _models_check(settings: Settings) -> HealthCheck:
     async def check() -> str | None:
-        missing = [path.name for path in paths if not path.is_file()]
-        return f"missing: {', '.join(missing)}" if missing else None
+        missing = settings.tiers_missing_models()
+        return missing_models_text(missing) if missing else None
 
     return check
+
+
+def missing_models_text(missing: dict[Tier, list[str]]) -> str:
+    """Which tiers lack which model, and the command that fetches them."""
+    tiers = "; ".join(f"{tier.value} needs {', '.join(names)}" for tier, names in missing.items())
+    models = sorted({name for names in missing.values() for name in names})
+    return f"not offered: {tiers}; run `{download_command(models)}`"
+
+
+def log_missing_models(settings: Settings) -> None:
+    """Say at start which tiers cannot run for want of a model, and how to fix it."""
+    missing = settings.tiers_missing_models()
+    if missing:
+        log.warning(
+            "tiers without their model in %s: %s",
+            settings.resolved_models_dir,
+            missing_models_text(missing),
+        )
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -107,7 +126,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     ops.checks["database"] = _database_check(app)
     if settings.redis_url:
         ops.checks["redis"] = _redis_check(settings.redis_url)
-    ops.checks["models"] = _models_check(model_files(settings))
+    ops.checks["models"] = _models_check(settings)
+    log_missing_models(settings)
     ops.queue_depth = lambda: queue_depth(broker)
     yield
     scheduler.shutdown(wait=False)
@@ -115,12 +135,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(worker.stop)
     broker.close()
     await engine.dispose()
-
-
-def model_files(settings: Settings) -> list[Path]:
-    from workers.cutout import required_model_files
-
-    return required_model_files(settings)
 
 
 def _forwarded(settings: Settings) -> list[Any]:

@@ -42,6 +42,11 @@ def tier_name(tier: Tier | str, language: str) -> str:
     return text(f"tier.{Tier(tier).value}", language)
 
 
+def tier_purpose(tier: Tier | str, language: str) -> str:
+    """What the tier is for, in a few words."""
+    return text(f"tier.{Tier(tier).value}.purpose", language)
+
+
 def tier_label(offer: TierOffer, language: str) -> str:
     """A button label of at most 20 characters: the tier, its price, and ★ when in the plan."""
     mark = PLAN_MARK if offer.in_plan else ""
@@ -137,6 +142,7 @@ def quote_text(
                 gross=money(price.gross_credits, language),
             )
         )
+        lines.append(f"   {tier_purpose(price.tier, language)}")
     standing = offer.standing
     if standing.plan is not None:
         lines.append(text("chat.quote.plan_mark", language, plan=standing.plan.code.value.title()))

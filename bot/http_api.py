@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from bot.messages import reason
+from bot.messages import reason, text
 from bot.rate_limit import AccountRateLimit
 from db.models import BatchStatus
 from db.uow import UnitOfWork
@@ -83,6 +83,7 @@ STATUS_BY_CODE = {
     "invalid_idempotency_key": 400,
     "idempotency_key_reused": 409,
     "idempotency_key_in_use": 409,
+    "tier_unavailable": 503,
 }
 
 
@@ -221,6 +222,16 @@ def _path_id(request: web.Request, name: str) -> int:
     return int(raw)
 
 
+def _check_available(tier: Tier, available: frozenset[Tier]) -> None:
+    if tier not in available:
+        raise ApiError(
+            "tier_unavailable",
+            f"the {tier.value} tier cannot run on this server now (its model is missing); "
+            f"available: {', '.join(t.value for t in Tier if t in available) or 'none'}",
+            503,
+        )
+
+
 async def calculate_price(request: web.Request) -> web.Response:
     """Price a batch of `count` images of `tier`."""
     body = await _body(request)
@@ -235,10 +246,14 @@ async def calculate_price(request: web.Request) -> web.Response:
         price = batch_price(tier, count)
     except (BatchTooLarge, ValueError) as error:
         raise ApiError("invalid_count", str(error)) from None
-    credit_price = request.app[API].settings.credit_price_rp
+    settings = request.app[API].settings
+    credit_price = settings.credit_price_rp
     return render(
         {
             "tier": tier.value,
+            "purpose": text(f"tier.{tier.value}.purpose", "en"),
+            # False: this server cannot run the tier now; /remove and /batch refuse it (503).
+            "available": tier in settings.available_tiers(),
             "count": count,
             "credits_per_image": tier.credits_per_image,
             "discount_percent": price.discount_percent,
@@ -525,6 +540,8 @@ async def _start(
     offer: QuoteOffer | None = None
     try:
         tier, options = _tier(upload.fields), _options(upload.fields)
+        available = settings.available_tiers()
+        _check_available(tier, available)
         offer = await quote_upload(
             context.uow(),
             account_id,
@@ -549,6 +566,7 @@ async def _start(
             zone=settings.zone,
             now=utcnow(),
             output_options=options,
+            available=available,
         )
     except BaseException:
         if offer is not None:

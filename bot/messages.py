@@ -27,6 +27,23 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "tier.standard": {"id": "Standar", "en": "Standard"},
     "tier.professional": {"id": "Profesional", "en": "Professional"},
     "tier.industry": {"id": "Industri", "en": "Industry"},
+    # What each tier is for, in a few words: its line in every quote (chat and API).
+    "tier.basic.purpose": {
+        "id": "produk sederhana, latar polos; tercepat",
+        "en": "simple products, plain backdrops; fastest",
+    },
+    "tier.standard.purpose": {
+        "id": "foto sehari-hari, tepi tanpa warna latar",
+        "en": "everyday photos, edges free of old colour",
+    },
+    "tier.professional.purpose": {
+        "id": "orang dan produk detail, tepi halus",
+        "en": "people and detailed products, smooth edges",
+    },
+    "tier.industry.purpose": {
+        "id": "rambut, bulu, kawat dan kaca",
+        "en": "hair, fur, wires and glass",
+    },
     "chat.cancel": {"id": "Batal", "en": "Cancel"},
     "chat.quote.header": {
         "id": "🖼 {count} gambar siap diproses.",
@@ -115,6 +132,12 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "chat.error.quote_already_used": {
         "id": "Penawaran ini sudah dipakai; tidak ada biaya tambahan.",
         "en": "This quote was already used; nothing more was charged.",
+    },
+    "chat.error.tier_unavailable": {
+        "id": "Kualitas ini sedang tidak tersedia di server. Tidak ada kredit yang dipotong; "
+        "pilih kualitas lain.",
+        "en": "This quality is not available on the server right now. Nothing was charged; "
+        "choose another.",
     },
     "chat.error.quote_expired": {
         "id": "Penawaran ini kedaluwarsa. Kirim gambarnya lagi.",

@@ -120,7 +120,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         "content": {"image/png": {"schema": binary}},
                     },
                     "202": _json(_obj(batch_id=_INT, status=_STR), "Still running"),
-                    **_errors(402, 409, 413, 422),
+                    **_errors(402, 409, 413, 422, 503),
                 },
             }
         },
@@ -165,7 +165,7 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                         "Accepted; callback_secret only when this batch made the account's "
                         "first one (shown once)",
                     ),
-                    **_errors(402, 409, 413, 422),
+                    **_errors(402, 409, 413, 422, 503),
                 },
             }
         },
@@ -287,6 +287,8 @@ def openapi_document(prefix: str) -> dict[str, Any]:
                     "200": _json(
                         _obj(
                             tier=_STR,
+                            purpose=_STR,
+                            available=_BOOL,
                             count=_INT,
                             credits_per_image=_INT,
                             discount_percent=_INT,

@@ -28,6 +28,7 @@ from services.errors import (
     QuoteAlreadyUsed,
     QuoteExpired,
     QuoteNotFound,
+    TierUnavailable,
 )
 from services.history import NotFound
 from services.plans import (
@@ -97,9 +98,13 @@ class QuoteOffer:
     first_input: str = ""  # the first image's path under DATA_DIR, for the free preview
 
 
-def _offer(quote: Quote, standing: AccountStanding) -> QuoteOffer:
+def _offer(
+    quote: Quote, standing: AccountStanding, available: frozenset[Tier] | None = None
+) -> QuoteOffer:
     offers = []
     for tier in Tier:
+        if available is not None and tier not in available:
+            continue  # its engine cannot run here: never offered, so never charged
         price = batch_price(tier, quote.image_count)
         offers.append(
             TierOffer(
@@ -130,8 +135,10 @@ async def create_quote(
     zone: ZoneInfo,
     now: datetime,
     rejected: Sequence[dict[str, Any]] = (),
+    available: frozenset[Tier] | None = None,
 ) -> QuoteOffer:
-    """Store a quote for images already on disk and price it for every tier.
+    """Store a quote for images already on disk and price it for every tier that can run
+    (`available`; None: every tier).
 
     Raises:
         AccountNotFound: when the account does not exist.
@@ -157,7 +164,7 @@ async def create_quote(
         )
         standing = await read_standing(uow, account, zone, now)
         await uow.commit()
-    return _offer(quote, standing)
+    return _offer(quote, standing, available)
 
 
 async def _open_quote(uow: UnitOfWork, quote_id: str, account_id: int, now: datetime) -> Quote:
@@ -175,14 +182,20 @@ async def _open_quote(uow: UnitOfWork, quote_id: str, account_id: int, now: date
 
 
 async def describe_quote(
-    uow: UnitOfWork, quote_id: str, account_id: int, *, zone: ZoneInfo, now: datetime
+    uow: UnitOfWork,
+    quote_id: str,
+    account_id: int,
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+    available: frozenset[Tier] | None = None,
 ) -> QuoteOffer:
     """Price an open quote again against the account's standing now."""
     async with uow:
         quote = await _open_quote(uow, quote_id, account_id, now)
         account = await uow.accounts.get(account_id)
         assert account is not None
-        return _offer(quote, await read_standing(uow, account, zone, now))
+        return _offer(quote, await read_standing(uow, account, zone, now), available)
 
 
 async def cancel_quote(uow: UnitOfWork, quote_id: str, account_id: int, now: datetime) -> None:
@@ -263,6 +276,7 @@ async def accept_quote(
     zone: ZoneInfo,
     now: datetime,
     output_options: Mapping[str, Any] | None = None,
+    available: frozenset[Tier] | None = None,
 ) -> AcceptedBatch:
     """Accept a quote exactly once: charge it and write the batch and one job per image.
 
@@ -274,14 +288,19 @@ async def accept_quote(
         zone: the service's time zone, whose midnight resets quotas.
         now: the current time.
         output_options: this batch's output options; the account's own when omitted.
+        available: the tiers whose engine can run here; None: every tier.
 
     Raises:
+        TierUnavailable: the tier's engine cannot run here; nothing is charged and the quote
+            stays open for another tier.
         QuoteNotFound: no such quote for this account.
         QuoteAlreadyUsed: accepted or cancelled before (a double or stale tap).
         QuoteExpired: past its expiry.
         CannotAfford: neither quota nor credits cover it; nothing is charged and the quote
             stays open, so the person can top up and tap again.
     """
+    if available is not None and tier not in available:
+        raise TierUnavailable(f"the {tier} tier cannot run on this install now")
     async with uow:
         quote = await _open_quote(uow, quote_id, account_id, now)
         account = await uow.accounts.get(account_id)

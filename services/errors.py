@@ -51,3 +51,9 @@ class BatchNotFinished(ServiceError):
 
 class InvalidAmount(ServiceError):
     code = "invalid_amount"
+
+
+class TierUnavailable(ServiceError):
+    """The tier's engine cannot run on this install (its model is missing): nothing is charged."""
+
+    code = "tier_unavailable"

@@ -21,6 +21,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.imaging.archive import ArchiveLimits
 from services.imaging.intake import IntakeLimits
 from services.pricing import Tier
+from services.recipes.ladder import LadderChoices, Preset, TierPlan, resolve_ladder
+from services.recipes.spec import InvalidRecipe
 
 
 class Settings(BaseSettings):
@@ -134,14 +136,23 @@ class Settings(BaseSettings):
     retry_min_backoff_ms: int = Field(default=2_000, gt=0)
     retry_max_backoff_ms: int = Field(default=60_000, gt=0)
 
-    # Cutout engine: which engine serves each tier. A local model name (see README), or
-    # `huggingface:<model>` / `segmind:<model>`, which need their API key and fall back to
-    # FALLBACK_ENGINE (local) when the key is unset or the API stays unavailable.
-    engine_basic: str = "isnet-general-use"
-    engine_standard: str = "isnet-general-use"
-    engine_professional: str = "isnet-general-use"
-    engine_industry: str = "isnet-general-use"
-    fallback_engine: str = "isnet-general-use"
+    # Cutout engine: each tier is a recipe (an engine plus post-steps, see docs/engine.md)
+    # from TIER_PRESET's ladder. ENGINE_<TIER> swaps a tier's engine and keeps its steps: a
+    # local model name, or `huggingface:<model>` / `segmind:<model>`, which need their API
+    # key and fall back to the tier's local recipe (on FALLBACK_ENGINE when that is set).
+    # ENGINE_ALL puts every tier on one local model (small installs: one model in memory).
+    # RECIPE_<TIER> replaces a tier's whole recipe, e.g. `birefnet-general+guided+foreground`.
+    tier_preset: Literal["default", "offline"] = "default"
+    engine_all: str | None = None
+    engine_basic: str | None = None
+    engine_standard: str | None = None
+    engine_professional: str | None = None
+    engine_industry: str | None = None
+    recipe_basic: str | None = None
+    recipe_standard: str | None = None
+    recipe_professional: str | None = None
+    recipe_industry: str | None = None
+    fallback_engine: str | None = None
     onnx_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     # auto: measured at a model's first load, the fastest path whose masks agree with float32
     # (kept in MODELS_DIR, else DATA_DIR); int8: `<model>.int8.onnx` beside the model file.
@@ -317,6 +328,14 @@ class Settings(BaseSettings):
             raise ValueError(f"WhatsApp is half configured: also set {', '.join(missing)}")
         return self
 
+    @model_validator(mode="after")
+    def _recipes_parse(self) -> Settings:
+        try:
+            self.tier_plans()
+        except InvalidRecipe as invalid:
+            raise ValueError(f"RECIPE_<TIER>: {invalid}") from invalid
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -363,14 +382,57 @@ class Settings(BaseSettings):
     def archive_limits(self) -> ArchiveLimits:
         return ArchiveLimits(max_entry_bytes=self.max_image_mb * 2**20)
 
+    @property
+    def remote_keys(self) -> frozenset[str]:
+        """The remote providers whose API key is set."""
+        keys = {"huggingface": self.huggingface_api_key, "segmind": self.segmind_api_key}
+        return frozenset(name for name, key in keys.items() if key is not None)
+
+    def tier_plans(self) -> dict[Tier, TierPlan]:
+        """Each tier's recipe, and the local one behind a remote engine."""
+        return resolve_ladder(
+            LadderChoices(
+                preset=Preset(self.tier_preset),
+                engine_all=self.engine_all,
+                engines={
+                    Tier.BASIC: self.engine_basic,
+                    Tier.STANDARD: self.engine_standard,
+                    Tier.PROFESSIONAL: self.engine_professional,
+                    Tier.INDUSTRY: self.engine_industry,
+                },
+                recipes={
+                    Tier.BASIC: self.recipe_basic,
+                    Tier.STANDARD: self.recipe_standard,
+                    Tier.PROFESSIONAL: self.recipe_professional,
+                    Tier.INDUSTRY: self.recipe_industry,
+                },
+                fallback_engine=self.fallback_engine,
+                remote_keys=self.remote_keys,
+            )
+        )
+
     def engine_for(self, tier: Tier) -> str:
-        """The engine name configured for `tier`."""
-        return {
-            Tier.BASIC: self.engine_basic,
-            Tier.STANDARD: self.engine_standard,
-            Tier.PROFESSIONAL: self.engine_professional,
-            Tier.INDUSTRY: self.engine_industry,
-        }[tier]
+        """The engine of the recipe serving `tier` (a remote one where its key is set)."""
+        return self.tier_plans()[tier].recipe.engine
+
+    def tiers_missing_models(self) -> dict[Tier, list[str]]:
+        """Each configured tier that cannot run here, with the local models it lacks."""
+        from services.recipes.availability import tiers_missing_models
+
+        return tiers_missing_models(self.tier_plans(), self.resolved_models_dir, self.remote_keys)
+
+    def available_tiers(self) -> frozenset[Tier]:
+        """The tiers a quote may offer: those whose recipe can run on this install."""
+        return frozenset(Tier) - frozenset(self.tiers_missing_models())
+
+    @property
+    def resolved_fallback_engine(self) -> str:
+        """The local engine behind remote ones: FALLBACK_ENGINE, else the basic tier's."""
+        if self.fallback_engine:
+            return self.fallback_engine
+        basic = self.tier_plans()[Tier.BASIC]
+        local = basic.local_recipe
+        return local.engine if local is not None else "isnet-general-use"
 
     def engine_cost_rp(self, tier: Tier) -> Decimal:
         """Return what the engine behind `tier` costs per image, in rupiah."""

@@ -23,7 +23,7 @@ from services.billing import QuoteFile, QuoteOffer, cancel_quote, create_quote
 from services.errors import ServiceError
 from services.imaging.archive import ArchiveLimits, ArchiveRejected, extract_images
 from services.imaging.intake import ImageRejected, IntakeLimits, probe_image
-from services.pricing import MAX_BATCH_IMAGES
+from services.pricing import MAX_BATCH_IMAGES, Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +187,9 @@ async def quote_upload(
     ttl: timedelta,
     zone: ZoneInfo,
     now: datetime,
+    available: frozenset[Tier] | None = None,
 ) -> QuoteOffer:
-    """Check the files and quote the usable images for every tier.
+    """Check the files and quote the usable images for every tier that can run.
 
     Raises:
         NothingToProcess: no file is a usable image.
@@ -216,4 +217,5 @@ async def quote_upload(
         zone=zone,
         now=now,
         rejected=inspection.rejected,
+        available=available,
     )

@@ -25,7 +25,8 @@ def engine_config(settings: Settings) -> EngineConfig:
 
     return EngineConfig(
         tier_engines={tier: settings.engine_for(tier) for tier in Tier},
-        fallback=settings.fallback_engine,
+        fallback=settings.resolved_fallback_engine,
+        tier_plans=settings.tier_plans(),
         models_dir=settings.resolved_models_dir,
         threads=settings.onnx_threads,
         acceleration=Acceleration(settings.onnx_acceleration),
@@ -38,10 +39,6 @@ def engine_config(settings: Settings) -> EngineConfig:
             attempts=settings.remote_retry_attempts, first_wait=settings.remote_retry_wait_seconds
         ),
     )
-
-
-def required_model_files(settings: Settings) -> list[Path]:
-    return EngineCatalog(engine_config(settings)).model_files()
 
 
 def cut_out_job(settings: Settings) -> Cutter:

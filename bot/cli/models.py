@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -10,7 +11,7 @@ from tqdm import tqdm
 
 from services.engines.download import DownloadFailed, download_model, model_url
 from services.engines.onnx_local import MODELS
-from services.settings import load_settings
+from services.settings import Settings, load_settings
 
 
 @click.group()
@@ -31,10 +32,39 @@ def models_list() -> None:
 
 
 @models.command("download")
-@click.argument("name", type=click.Choice(sorted(MODELS)))
-def models_download(name: str) -> None:
-    """Fetch NAME's official weights into MODELS_DIR, verifying their checksum."""
+@click.argument("names", nargs=-1, type=click.Choice(sorted(MODELS)))
+def models_download(names: tuple[str, ...]) -> None:
+    """Fetch NAMES' official weights into MODELS_DIR, verifying their checksums.
+
+    With no NAME, fetch every local model the configured tiers' recipes need.
+    """
     settings = load_settings()
+    wanted = list(names) or configured_models(settings)
+    if not names:
+        click.echo(f"the configured tiers need: {', '.join(wanted) or 'no local model'}")
+    failures = []
+    with httpx.Client() as client:
+        for name in wanted:
+            try:
+                _download_one(name, settings.resolved_models_dir, settings.models_base_url, client)
+            except DownloadFailed as failed:
+                failures.append(f"{name}: {failed}")
+                click.echo(f"{name}: {failed}", err=True)
+    if failures:
+        raise click.ClickException(f"{len(failures)} of {len(wanted)} models not fetched")
+
+
+def configured_models(settings: Settings) -> list[str]:
+    """The local models of the configured tiers' recipes and their fallbacks."""
+    names: set[str] = set()
+    for plan in settings.tier_plans().values():
+        for recipe in (plan.recipe, plan.fallback):
+            if recipe is not None and recipe.engine in MODELS:
+                names.add(recipe.engine)
+    return sorted(names)
+
+
+def _download_one(name: str, models_dir: Path, base_url: str | None, client: httpx.Client) -> None:
     spec = MODELS[name]
     bar: tqdm[NoReturn] | None = None
 
@@ -47,21 +77,13 @@ def models_download(name: str) -> None:
             bar.update(count)
 
     try:
-        with httpx.Client() as client:
-            fetched = download_model(
-                spec,
-                settings.resolved_models_dir,
-                client=client,
-                base_url=settings.models_base_url,
-                on_start=start,
-                on_bytes=advance,
-            )
-    except DownloadFailed as failed:
-        raise click.ClickException(str(failed)) from failed
+        fetched = download_model(
+            spec, models_dir, client=client, base_url=base_url, on_start=start, on_bytes=advance
+        )
     except OSError as error:
         # An unwritable or full MODELS_DIR: say which directory, not a traceback.
         raise click.ClickException(
-            f"cannot write {spec.filename} into {settings.resolved_models_dir}: {error}"
+            f"cannot write {spec.filename} into {models_dir}: {error}"
         ) from error
     finally:
         if bar is not None:

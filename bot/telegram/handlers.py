@@ -302,7 +302,13 @@ async def choose_tier(update: Update, context: BotContext) -> None:
         return
     try:
         accepted = await accept_quote(
-            deps.uow(), quote_id, account.id, Tier(choice), zone=deps.settings.zone, now=utcnow()
+            deps.uow(),
+            quote_id,
+            account.id,
+            Tier(choice),
+            zone=deps.settings.zone,
+            now=utcnow(),
+            available=deps.settings.available_tiers(),
         )
     except CannotAfford as refusal:
         refusal_text = cannot_afford_text(refusal.decision, language)

@@ -115,6 +115,7 @@ async def quote_gathered(
             ttl=timedelta(minutes=settings.quote_ttl_minutes),
             zone=settings.zone,
             now=utcnow(),
+            available=settings.available_tiers(),
         )
     except ServiceError as error:
         await status.edit_text(error_text(error, language))

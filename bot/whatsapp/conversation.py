@@ -467,6 +467,7 @@ class Conversation:
                 ttl=timedelta(minutes=self.settings.quote_ttl_minutes),
                 zone=self.settings.zone,
                 now=utcnow(),
+                available=self.settings.available_tiers(),
             )
         except ServiceError as error:
             await self.say(
@@ -515,7 +516,9 @@ class Conversation:
                         tier_offer.price.credits * self.settings.credit_price_rp, language
                     ),
                 )
-                + (f" · {text('wa.quote.row_plan', language)}" if tier_offer.in_plan else ""),
+                + (f" · {text('wa.quote.row_plan', language)}" if tier_offer.in_plan else "")
+                # Last: WhatsApp cuts a row's description at 72 characters, never the price.
+                + f" · {chat.tier_purpose(tier_offer.price.tier, language)}",
             )
             for tier_offer in offer.tiers
         ]
@@ -576,7 +579,13 @@ class Conversation:
             await self.say(number, text("chat.error.quote_not_found", language))
             return
         accepted = await accept_quote(
-            self.uow(), quote_id, account.id, tier, zone=self.settings.zone, now=utcnow()
+            self.uow(),
+            quote_id,
+            account.id,
+            tier,
+            zone=self.settings.zone,
+            now=utcnow(),
+            available=self.settings.available_tiers(),
         )
         queued = await self.submit(accepted)
         reply = chat.accepted_text(accepted, language)

@@ -69,6 +69,9 @@ class ModelSpec:
     # 0.2 to 0.9 GB of float32 with nothing to prune or widen, and parsing one just to find
     # that out would double the memory a worker needs at start.
     prepare: bool = True
+    # False where OpenVINO cannot load the graph (the int8 ISNet's ConvInteger nodes: "the
+    # graph is not acyclic"); such a model always runs on onnxruntime's CPU provider.
+    openvino: bool = True
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -149,7 +152,7 @@ MODELS: dict[str, ModelSpec] = {
             commercial_use=False,
             url="https://huggingface.co/briaai/RMBG-1.4/resolve/main/onnx/model.onnx",
         ),
-        # The two files below have no official single download (see ../shared/models): an
+        # The files below have no official single download (see ../shared/models): an
         # operator places them in MODELS_DIR by hand.
         ModelSpec(
             "isnet-imgly-medium",
@@ -158,6 +161,15 @@ MODELS: dict[str, ModelSpec] = {
             scaling=Scaling.CENTRED,
             output="output",
             min_max=False,
+        ),
+        ModelSpec(
+            "isnet-imgly-small",
+            "isnet-imgly-small.onnx",
+            1024,
+            scaling=Scaling.CENTRED,
+            output="output",
+            min_max=False,
+            openvino=False,
         ),
         ModelSpec(
             "selfie-segmentation",
@@ -605,7 +617,9 @@ class OnnxEngine:
 
     def _input(self, image: Image.Image) -> NDArray[np.float32]:
         spec = self.spec
-        resized = image.resize((spec.size, spec.size), Image.Resampling.BILINEAR)
+        # LANCZOS keeps thin structures (lattice towers, strands) that bilinear blurs away:
+        # measured on the composites, the rocket's IoU rose from 0.648 to 0.656.
+        resized = image.resize((spec.size, spec.size), Image.Resampling.LANCZOS)
         pixels: NDArray[np.float32] = np.asarray(resized, dtype=np.float32)
         if spec.scaling is Scaling.CENTRED:
             pixels = (pixels - np.float32(128.0)) / np.float32(256.0)

@@ -7,6 +7,7 @@ from pathlib import Path
 from services.engines.base import SegmentationEngine
 from services.imaging.compose import OutputOptions, compose, encode
 from services.imaging.intake import IntakeLimits, load_image
+from services.recipes.matte import Matte, MattingEngine
 
 
 def cut_out(
@@ -20,8 +21,10 @@ def cut_out(
         EngineFailed: the engine cannot handle this input.
     """
     image = load_image(source, limits)
-    mask = engine.mask(image)
-    return encode(compose(image, mask, options), options)
+    matte = engine.matte(image) if isinstance(engine, MattingEngine) else Matte(engine.mask(image))
+    # Where a recipe estimated the subject's colour, the edges take it instead of the photo's.
+    colours = matte.foreground if matte.foreground is not None else image
+    return encode(compose(colours, matte.alpha, options), options)
 
 
 def write_result(data: bytes, destination: Path) -> Path:

@@ -6,11 +6,13 @@ import io
 import zipfile
 
 from aiohttp import FormData, web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
+from bot.app import build_web_app
 from bot.http_api import PREFIX
 from services.api_keys import issue_key
+from tests.api.conftest import service_settings
 from tests.integration.helpers import NOON, new_account
 from tests.integration.pipeline_helpers import wait_for
 
@@ -110,3 +112,31 @@ async def test_health_and_metrics_report_the_service(service, uow):
     metrics = await (await service.get("/metrics")).text()
     assert 'bgbot_images_processed_total{outcome="done",tier="basic"} 1.0' in metrics
     assert "bgbot_credits_charged_total 3.0" in metrics
+
+
+async def test_a_tier_whose_model_is_missing_is_refused_and_not_charged(
+    tmp_path, database_url, uow
+):
+    # Given a server whose industry recipe names a model that is not in MODELS_DIR
+    app = build_web_app(service_settings(tmp_path, database_url, engine_industry="u2net"))
+    async with TestClient(TestServer(app)) as client:
+        account, _, headers = await key_for(uow, credits=100)
+        form = FormData()
+        form.add_field("image", photo_bytes(), filename="shoe.jpg", content_type="image/jpeg")
+        form.add_field("tier", "industry")
+
+        response = await client.post(f"{PREFIX}/remove", data=form, headers=headers)
+        error = (await response.json())["error"]
+        price = await client.post(
+            f"{PREFIX}/pricing/calculate", json={"tier": "industry", "count": 1}, headers=headers
+        )
+        body = await price.json()
+        health = await (await client.get("/healthz")).json()
+
+    assert "industry needs u2net" in health["checks"]["models"]
+    assert "bgbot models download u2net" in health["checks"]["models"]
+    assert response.status == 503
+    assert error["code"] == "tier_unavailable" and "basic" in error["message"]
+    assert body["available"] is False and body["purpose"]
+    async with uow:
+        assert (await uow.accounts.get(account)).balance == 100

@@ -217,3 +217,16 @@ def test_models_download_command_explains_a_mirror_that_lacks_the_file(weights_s
     assert f"{weights_server.url}/empty-mirror/u2netp.onnx" in result.output
     assert str(tmp_path / "models" / "u2netp.onnx") in result.output
     assert "8e83ca70e441ab06c318d82300c84806" in result.output  # the pinned md5
+
+
+def test_models_download_with_no_name_fetches_what_the_configured_tiers_need(
+    weights_server, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(MODELS, "u2netp", _spec(_md5(WEIGHTS), url="https://unused.invalid/"))
+    env = _cli_env(tmp_path, weights_server.url + "/mirror") | {"ENGINE_ALL": "u2netp"}
+
+    result = CliRunner().invoke(cli, ["models", "download"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "the configured tiers need: u2netp" in result.output
+    assert (tmp_path / "models" / "u2netp.onnx").read_bytes() == WEIGHTS

@@ -15,7 +15,7 @@ from PIL import Image
 
 from services.engines.base import EngineFailed, EngineUnavailable
 from services.engines.registry import EngineCatalog, EngineConfig
-from services.engines.remote import HuggingFaceEngine, RetryPolicy, SegmindEngine, WithFallback
+from services.engines.remote import HuggingFaceEngine, RetryPolicy, SegmindEngine
 from services.pricing import Tier
 from tests.engines.conftest import MODELS_DIR, LoopbackServer, needs_model
 
@@ -203,7 +203,7 @@ def test_a_remote_tier_falls_back_to_the_local_model_while_the_api_stays_down(lo
     engine = _catalog(loopback, MODELS_DIR, key="hf-key").for_tier(Tier.STANDARD)
     mask = engine.mask(_photo())
 
-    assert isinstance(engine, WithFallback)
+    assert engine.fallback is not None
     assert engine.fallback.name == "selfie-segmentation"
     assert mask.shape == (SIZE[1], SIZE[0])
     assert len(loopback.requests) == FAST_RETRY.attempts

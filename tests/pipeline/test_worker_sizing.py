@@ -31,7 +31,15 @@ def test_a_tier_on_a_remote_engine_adds_the_remote_pool() -> None:
         engine_professional="huggingface:briaai/RMBG-2.0",
         huggingface_api_key=SecretStr("key"),
     )
-    assert remote_tiers(remote) == {Tier.PROFESSIONAL}
+    # The key also sends basic and standard to their RMBG models (the default ladder).
+    assert remote_tiers(remote) == {Tier.BASIC, Tier.STANDARD, Tier.PROFESSIONAL}
+    local_basic = settings(
+        engine_basic="isnet-general-use",
+        engine_standard="isnet-general-use",
+        engine_professional="huggingface:briaai/RMBG-2.0",
+        huggingface_api_key=SecretStr("key"),
+    )
+    assert remote_tiers(local_basic) == {Tier.PROFESSIONAL}
     assert worker_thread_count(remote) == 2 + 16
     assert pipeline_config(remote).remote_threads == 16
 

@@ -1,0 +1,1 @@
+"""Tier recipes: a segmentation engine plus the steps after it, one small module per step."""
