@@ -198,6 +198,8 @@ async def cluster(
         "WHATSAPP_API_URL": graph_api.base_url,
         "PUBLIC_BASE_URL": bases[0],
         "GATHER_SECONDS": "1.0",
+        # A free preview is a document too; the one document counted here is the result.
+        "PREVIEWS_PER_DAY": "0",
         "WELCOME_CREDITS": "30",
         "LOG_LEVEL": "INFO",
     }

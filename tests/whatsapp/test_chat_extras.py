@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from dramatiq.asyncio import get_event_loop_thread
 from sqlalchemy import select
 
 from bot.app import BROKER, build_web_app
@@ -101,7 +102,10 @@ async def test_preview_image_follows_the_quote_free_and_only_once_a_day(previewi
             break
         await asyncio.sleep(0.02)
     assert previews.started == 2
-    await previews.idle()
+    # The previews run on the worker's event loop, not on the test's.
+    worker_loop = get_event_loop_thread()
+    assert worker_loop is not None
+    await asyncio.to_thread(worker_loop.run_coroutine, previews.idle())
     async with uow:
         usage = (await uow.session.scalars(select(PreviewUsage))).all()
 
