@@ -734,7 +734,7 @@ def test_money_holds_under_any_interleaving(database_url: str) -> None:
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=14,
+            max_examples=12,
             stateful_step_count=40,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
