@@ -1,9 +1,12 @@
 """A stateful property test of the money, on real SQLite and PostgreSQL.
 
-Hypothesis interleaves what people and Telegram do to one account (quotes, accepts, double
-taps, settlements with failed images, Stars packs, Stars plans and their renewals, plans paid
-with credits, switches, stop renewal, refunds, time passing) through the service layer, and
-after every step checks what must always hold:
+Hypothesis interleaves what people, Telegram and the rupiah gateway do to one account (quotes,
+accepts, double taps, settlements with failed images, Stars packs, Stars plans and their
+renewals, plans paid with credits, switches, stop renewal, refunds, time passing; rupiah pack and
+plan orders opened through `midtransclient` against the fake Midtrans on 127.0.0.1, paid with
+the notification delivered once, twice or concurrently, underpaid, expired by the gateway or by
+the sweep, refunded in part and in full after credits were spent) through the service layer,
+and after every step checks what must always hold:
 
 - the balance equals the ledger's sum and is never negative;
 - no idempotency key or provider charge id is used twice;
@@ -12,7 +15,11 @@ after every step checks what must always hold:
 - at most one plan is active, and at most one run renews;
 - the plan is the one a small model of the rule expects (the same plan extends, another plan
   switches now and credits the old plan's unused days, a renewal of a replaced or stopped
-  plan changes nothing).
+  plan changes nothing), whether it was paid in Stars, in credits or by a rupiah order;
+- a rupiah order moves money only once it reads as paid, and then exactly once (one payment
+  row, one purchase entry of its credits);
+- a refunded order takes back, through its own ledger entries, what was still there and records
+  the rest as its shortfall: taken + shortfall is what the refunded rupiah owe, never more.
 """
 
 from __future__ import annotations
@@ -24,16 +31,33 @@ from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import func, select
 
 from db.engine import create_engine, create_session_factory
-from db.models import Batch, DailyUsage, Job, JobStatus, LedgerEntry, Payment, Subscription
+from db.models import (
+    Batch,
+    DailyUsage,
+    Job,
+    JobStatus,
+    LedgerEntry,
+    OrderStatus,
+    Payment,
+    PaymentOrder,
+    Subscription,
+)
 from db.uow import UnitOfWork
 from services.billing import accept_quote, settle_batch
 from services.errors import CannotAfford, InsufficientBalance, QuoteAlreadyUsed, QuoteExpired
+from services.gateway.registry import GatewayConfig, build_gateway
 from services.payments import (
     SUBSCRIPTION_START,
     PaymentAlreadyRefunded,
@@ -53,12 +77,21 @@ from services.subscriptions import (
     renewal_stopped,
     renewals_to_stop,
 )
+from services.topups import Catalog, NotificationOutcome, Payments, expire_unused_orders
+from tests.fakes.midtrans_api import FakeMidtrans
 from tests.integration.helpers import JAKARTA, NOON, new_account, new_quote
 
 T = TypeVar("T")
 STARS = "telegram_stars"
 PLAN_CODES = st.sampled_from(["starter", "pro"])
 _accounts = itertools.count(7_000_000)
+SERVER_KEY = "SB-Mid-server-money-machine"
+RUPIAH_PACKS = {50_000: 500, 100_000: 1_050}
+ORDER_PRODUCTS = st.sampled_from(["pack:50000", "pack:100000", "plan:starter", "plan:pro"])
+DELIVERIES = st.sampled_from(["once", "twice", "concurrently"])
+WAITING = (None, "pending")  # Midtrans's word on an order nobody paid yet
+SETTLED = ("settlement", "partial_refund")
+PAID_ORDER = {OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}
 
 
 class MoneyMachine(RuleBasedStateMachine):
@@ -87,6 +120,25 @@ class MoneyMachine(RuleBasedStateMachine):
         self.keys_used: set[int] = set()
         # What Telegram holds: the Stars subscriptions it still renews.
         self.telegram_renews_ids: set[str] = set()
+        # The rupiah gateway: the fake Midtrans on this loop, the real client, and the orders
+        # opened (order id to product) and those whose payment was applied.
+        self.midtrans = FakeMidtrans(server_key=SERVER_KEY)
+        self.run(self.midtrans.start())
+        gateway = build_gateway(
+            "midtrans",
+            GatewayConfig(
+                server_key=SERVER_KEY,
+                production=False,
+                api_url=self.midtrans.api_url,
+                checkout_url=self.midtrans.snap_url,
+                timeout_seconds=5,
+            ),
+        )
+        self.payments = Payments(
+            gateway, Catalog(RUPIAH_PACKS), link_ttl=timedelta(hours=24), threads=3
+        )
+        self.orders: dict[str, str] = {}
+        self.orders_paid: set[str] = set()
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
@@ -95,6 +147,8 @@ class MoneyMachine(RuleBasedStateMachine):
         return self.loop.run_until_complete(coroutine)
 
     def teardown(self) -> None:
+        self.payments.close()
+        self.run(self.midtrans.close())
         self.run(self.engine.dispose())
         self.loop.close()
 
@@ -273,6 +327,193 @@ class MoneyMachine(RuleBasedStateMachine):
     def time_passes(self, hours: int) -> None:
         self.now += timedelta(hours=hours)
 
+    # --- rupiah orders through the gateway ---
+
+    def gateway_state(self, order_id: str) -> str | None:
+        """What Midtrans says of the order: None until a method is picked on the page."""
+        return self.midtrans.transactions[order_id].status
+
+    def orders_in(self, states: tuple[str | None, ...]) -> list[str]:
+        return [o for o in self.orders if self.gateway_state(o) in states]
+
+    async def order(self, order_id: str) -> PaymentOrder:
+        async with self.uow() as uow:
+            order = await uow.orders.get(order_id)
+            assert order is not None
+            return order
+
+    def notify(self, order_id: str, delivery: str) -> list[NotificationOutcome]:
+        """Midtrans posts what it knows of the order: once, twice, or three times at once."""
+        body = self.midtrans.notification(order_id)
+
+        async def deliver() -> NotificationOutcome:
+            found, outcome = await self.payments.handle_notification(
+                self.uow(), body, {}, now=self.now
+            )
+            assert found == order_id
+            return outcome
+
+        if delivery == "concurrently":
+
+            async def together() -> list[NotificationOutcome]:
+                return list(await asyncio.gather(*(deliver() for _ in range(3))))
+
+            return self.run(together())
+        return [self.run(deliver()) for _ in range(2 if delivery == "twice" else 1)]
+
+    def spend_most_of_the_balance(self) -> None:
+        """Accept the largest quote the balance pays at the dearest tier."""
+        images = min(60, self.run(self.balance()) // Tier.INDUSTRY.credits_per_image)
+        if images < 1:
+            return
+        offer = self.run(new_quote(self.uow(), self.account, images, now=self.now))
+        with contextlib.suppress(CannotAfford):
+            accepted = self.run(
+                accept_quote(
+                    self.uow(),
+                    offer.quote_id,
+                    self.account,
+                    Tier.INDUSTRY,
+                    zone=JAKARTA,
+                    now=self.now,
+                )
+            )
+            self.batches.append(accepted.batch_id)
+
+    def open_page(self, product: str) -> str:
+        before = self.run(self.balance())
+        order = self.run(
+            self.payments.open_order(
+                self.uow(),
+                self.account,
+                product,
+                channel="telegram",
+                chat={"chat_id": self.telegram_id},
+                now=self.now,
+            )
+        )
+        assert (order.product, order.status) == (product, OrderStatus.PENDING)
+        assert order.payment_url
+        self.orders[order.order_id] = product  # a second tap gets the same open page back
+        assert self.run(self.balance()) == before  # a page costs nothing
+        return order.order_id
+
+    def pay(self, order_id: str, delivery: str, short: bool) -> None:
+        """The person pays (in full, or half the amount); Midtrans notifies."""
+        product = self.payments.catalog.product(self.orders[order_id])
+        before = self.run(self.balance())
+        self.midtrans.pay(order_id, "qris", amount=product.amount_rp // 2 if short else None)
+        outcomes = self.notify(order_id, delivery)
+        if short:  # nothing is applied: the order waits for an operator
+            assert NotificationOutcome.AMOUNT_MISMATCH in outcomes
+            assert set(outcomes) <= {
+                NotificationOutcome.AMOUNT_MISMATCH,
+                NotificationOutcome.NO_CHANGE,
+            }
+            assert self.run(self.balance()) == before
+            return
+        # However often and however concurrently it is delivered, it is applied once
+        assert outcomes.count(NotificationOutcome.PAID) == 1
+        assert outcomes.count(NotificationOutcome.NO_CHANGE) == len(outcomes) - 1
+        self.orders_paid.add(order_id)
+        event(f"rupiah {product.code.split(':')[0]} paid, delivered {delivery}")
+        credited = product.credits
+        if product.plan is not None:
+            extends = (
+                self.plan is not None and self.plan[1] > self.now and self.plan[0] == product.plan
+            )
+            switch_credits = self.plan_credits
+            self.model_apply(product.plan)
+            credited = self.plan_credits - switch_credits
+            if not extends:
+                self.renewing = None
+        assert self.run(self.balance()) == before + credited
+
+    @rule(product=ORDER_PRODUCTS)
+    def open_order(self, product: str) -> None:
+        self.open_page(product)
+
+    @rule(product=ORDER_PRODUCTS, delivery=DELIVERIES)
+    def open_order_and_pay(self, product: str, delivery: str) -> None:
+        order_id = self.open_page(product)
+        if self.gateway_state(order_id) in WAITING:
+            self.pay(order_id, delivery, short=False)
+
+    @precondition(lambda self: self.orders_in(WAITING))
+    @rule(data=st.data(), delivery=DELIVERIES, short=st.sampled_from([False, False, True]))
+    def gateway_pays(self, data: st.DataObject, delivery: str, short: bool) -> None:
+        self.pay(data.draw(st.sampled_from(self.orders_in(WAITING))), delivery, short)
+
+    @precondition(lambda self: self.orders_in(WAITING))
+    @rule(data=st.data())
+    def gateway_expires(self, data: st.DataObject) -> None:
+        order_id = data.draw(st.sampled_from(self.orders_in(WAITING)))
+        status = self.run(self.order(order_id)).status
+        before = self.run(self.balance())
+        if self.gateway_state(order_id) is None:
+            self.midtrans.choose(order_id)  # the person picked QRIS and never paid
+        self.midtrans.expire(order_id)
+        (outcome,) = self.notify(order_id, "once")
+        event(f"rupiah order expired by the gateway: {outcome}")
+        expected = NotificationOutcome.CLOSED if status == OrderStatus.PENDING else "no_change"
+        assert outcome == expected
+        assert self.run(self.balance()) == before
+
+    @rule()
+    def the_sweep_closes_unused_pages(self) -> None:
+        before = self.run(self.balance())
+        self.run(expire_unused_orders(self.uow(), now=self.now))
+        assert self.run(self.balance()) == before
+
+    @precondition(lambda self: self.orders_in(SETTLED))
+    @rule(
+        data=st.data(),
+        share=st.sampled_from([None, 4, 2]),
+        spend_first=st.booleans(),
+        delivery=DELIVERIES,
+    )
+    def gateway_refunds(
+        self, data: st.DataObject, share: int | None, spend_first: bool, delivery: str
+    ) -> None:
+        """Midtrans refunds a quarter, a half, or all that is left of a paid order."""
+        order_id = data.draw(st.sampled_from(self.orders_in(SETTLED)))
+        if spend_first:
+            self.spend_most_of_the_balance()
+        was = self.run(self.order(order_id))
+        before = self.run(self.balance())
+        txn = self.midtrans.transactions[order_id]
+        if share is None:
+            self.midtrans.refund(order_id)
+        else:
+            left = txn.gross_amount - txn.refund_amount
+            self.midtrans.refund(order_id, min(left, txn.gross_amount // share))
+        outcomes = self.notify(order_id, delivery)
+        after = self.run(self.balance())
+        event(f"rupiah refund of a {was.product.split(':')[0]}: {done_kind(was, share)}")
+        if was.status not in PAID_ORDER:  # underpaid: never applied, nothing to take back
+            assert set(outcomes) == {NotificationOutcome.NO_CHANGE}
+            assert after == before
+            return
+        assert outcomes.count(NotificationOutcome.REFUNDED) == 1
+        assert outcomes.count(NotificationOutcome.NO_CHANGE) == len(outcomes) - 1
+        done = self.run(self.order(order_id))
+        taken = done.refunded_credits - was.refunded_credits
+        short = done.refund_shortfall - was.refund_shortfall
+        assert after == before - taken
+        if was.plan is None:
+            # What the refunded rupiah owe is taken back, or recorded as spent, never below 0
+            assert taken + short == _owed(done) - _owed(was)
+            assert short == 0 or after == 0
+            if short:
+                event("rupiah pack refund met spent credits: shortfall recorded")
+            return
+        # A refunded plan order ends the plan it bought, if that plan is still the one
+        current = self.plan if self.plan is not None and self.plan[1] > self.now else None
+        if done.status == OrderStatus.REFUNDED and current is not None and current[0] == was.plan:
+            self.plan = (was.plan, self.now)
+            if self.renewing == was.plan:
+                self.renewing = None
+
     # --- what always holds ---
 
     @invariant()
@@ -401,6 +642,92 @@ class MoneyMachine(RuleBasedStateMachine):
 
         self.run(check())
 
+    @invariant()
+    def an_order_moves_money_once_and_only_when_paid(self) -> None:
+        async def check() -> None:
+            async with self.uow() as uow:
+                orders = (
+                    await uow.session.execute(
+                        select(PaymentOrder).where(PaymentOrder.account_id == self.account)
+                    )
+                ).scalars()
+                for order in orders:
+                    payments = (
+                        (
+                            await uow.session.execute(
+                                select(Payment).where(Payment.provider_charge_id == order.id)
+                            )
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    credited = (
+                        (
+                            await uow.session.execute(
+                                select(LedgerEntry.delta).where(
+                                    LedgerEntry.idempotency_key
+                                    == f"purchase:{order.provider}:{order.id}"
+                                )
+                            )
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    paid = order.status in PAID_ORDER
+                    assert paid == (order.id in self.orders_paid) == (order.paid_at is not None)
+                    assert len(payments) == (1 if paid else 0)
+                    assert credited == ([order.credits] if paid and order.credits else [])
+                    for payment in payments:
+                        assert payment.amount == order.amount_rp
+                        refunded = order.status == OrderStatus.REFUNDED
+                        assert (payment.refunded_at is not None) == refunded
+
+        self.run(check())
+
+    @invariant()
+    def a_refund_takes_back_what_is_left_and_records_the_shortfall(self) -> None:
+        async def check() -> None:
+            async with self.uow() as uow:
+                orders = (
+                    await uow.session.execute(
+                        select(PaymentOrder).where(PaymentOrder.account_id == self.account)
+                    )
+                ).scalars()
+                for order in orders:
+                    taken = await uow.session.scalar(
+                        select(func.coalesce(func.sum(LedgerEntry.delta), 0)).where(
+                            LedgerEntry.idempotency_key.like(f"gateway_refund:{order.id}:%")
+                        )
+                    )
+                    assert order.refunded_credits == -(taken or 0)
+                    assert 0 <= order.refunded_credits <= order.credits
+                    assert order.refund_shortfall >= 0
+                    assert 0 <= order.refunded_amount_rp <= order.amount_rp
+                    if order.status not in {
+                        OrderStatus.PARTIALLY_REFUNDED,
+                        OrderStatus.REFUNDED,
+                    }:
+                        assert order.refunded_amount_rp == 0
+                    if order.plan is not None:
+                        assert order.refunded_credits == order.refund_shortfall == 0
+                    else:
+                        assert order.refunded_credits + order.refund_shortfall == _owed(order)
+
+        self.run(check())
+
+
+def done_kind(order: PaymentOrder, share: int | None) -> str:
+    if order.status not in PAID_ORDER:
+        return "never applied"
+    return "all that is left" if share is None else f"1/{share}"
+
+
+def _owed(order: PaymentOrder) -> int:
+    """The credits a pack order's refunds so far take back: in proportion, all when full."""
+    if order.status == OrderStatus.REFUNDED:
+        return order.credits
+    return order.credits * order.refunded_amount_rp // order.amount_rp
+
 
 def test_money_holds_under_any_interleaving(database_url: str) -> None:
     machine = type("Machine", (MoneyMachine,), {"database_url": database_url})
@@ -408,7 +735,7 @@ def test_money_holds_under_any_interleaving(database_url: str) -> None:
         machine,
         settings=settings(
             max_examples=12,
-            stateful_step_count=30,
+            stateful_step_count=40,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
