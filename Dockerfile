@@ -16,6 +16,9 @@ COPY services services
 COPY workers workers
 COPY db db
 RUN pip install --no-deps .
+# numba compiles pymatting's code on first import and caches it beside the package: do it
+# here, so no container spends its first minute compiling (the cache travels with the venv).
+RUN python -c "import pymatting"
 
 FROM python:3.11-slim AS runtime
 # libgomp: the OpenMP runtime onnxruntime's CPU kernels load.

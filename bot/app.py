@@ -38,6 +38,7 @@ from workers.actors import Actors
 from workers.broker import queue_depth
 from workers.main import (
     build_pipeline,
+    compile_refinement,
     schedule_maintenance,
     start_embedded_worker,
     worker_thread_count,
@@ -113,9 +114,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     broker, actors = build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
     app[ACTORS] = actors
     app[BROKER] = broker
-    worker = (
-        None if settings.redis_url else start_embedded_worker(broker, worker_thread_count(settings))
-    )
+    worker = None
+    if not settings.redis_url:
+        worker = start_embedded_worker(broker, worker_thread_count(settings))
+        compile_refinement(settings)
     scheduler = schedule_maintenance(actors, settings)
     if settings.whatsapp_enabled:
         from workers.whatsapp import schedule_message_sweep

@@ -21,6 +21,7 @@ from db.engine import SessionFactory, create_engine, create_session_factory
 from db.migrate import upgrade
 from db.models import Base
 from db.uow import UnitOfWork
+from services.recipes.warm import compile_refinement
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("BGBOT_SHARED_DIR", REPO_ROOT.parent / "shared"))
@@ -28,6 +29,16 @@ POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = [b for b in os.environ.get("TEST_DATABASES", "sqlite,postgres").split(",") if b]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_refinement() -> None:
+    """Compile the refinement steps once, before any test waits on a cutout with a deadline.
+
+    On a fresh environment numba compiles pymatting for a minute or more; in the middle of a
+    test that waits for a result, that minute would read as a hang.
+    """
+    compile_refinement()
 
 
 def _asyncpg_dsn(url: str) -> str:

@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from db.uow import UnitOfWork
 from services.pricing import Tier
+from services.recipes.warm import compile_refinement_in_background
 from services.settings import Settings, load_settings
 from workers.actors import Actors, CloseRuntime, PipelineConfig, Runtime, declare_actors
 from workers.broker import WHATSAPP_THREADS, build_broker
@@ -101,6 +102,13 @@ def setup() -> None:
     # Dramatiq's command has pointed stderr at its log pipe by now; one line per record.
     configure_logging(settings.log_level, settings.log_format)
     build_pipeline(settings, lambda uow: build_deliveries(settings, uow))
+    compile_refinement(settings)
+
+
+def compile_refinement(settings: Settings) -> None:
+    """Compile the configured recipes' refinement code now, not in the first paying job."""
+    plans = settings.tier_plans().values()
+    compile_refinement_in_background(r for plan in plans for r in (plan.recipe, plan.fallback))
 
 
 def worker_thread_count(settings: Settings) -> int:
