@@ -412,6 +412,40 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "en": "/apikey new [name] · /apikey list · /apikey revoke ID",
     },
     "chat.apikey.revoked": {"id": "Kunci #{key_id} dicabut.", "en": "Key #{key_id} revoked."},
+    "chat.apikey.secret_button": {
+        "id": "🔏 Rahasia callback: tampilkan baru / ganti",
+        "en": "🔏 Callback secret: show new / rotate",
+    },
+    "chat.apikey.secret_warning": {
+        "id": (
+            "⚠️ Rahasia penandatangan callback yang baru menggantikan yang lama SAAT INI JUGA: "
+            "callback berikutnya ditandatangani dengan yang baru, dan server Anda harus "
+            "segera memakainya. Rahasia baru hanya ditampilkan sekali. Lanjutkan?"
+        ),
+        "en": (
+            "⚠️ A new callback signing secret replaces the current one AT ONCE: the next "
+            "callbacks are signed with the new one, and your server must switch to it now. "
+            "The new secret is shown only once. Go ahead?"
+        ),
+    },
+    "chat.apikey.secret_confirm": {
+        "id": "🔁 Ganti sekarang",
+        "en": "🔁 Rotate now",
+    },
+    "chat.apikey.secret_new": {
+        "id": (
+            "🔏 Rahasia callback baru (hanya ditampilkan sekali, simpan baik-baik):\n{secret}\n"
+            "Yang lama sudah tidak berlaku."
+        ),
+        "en": (
+            "🔏 New callback signing secret (shown only once, keep it safe):\n{secret}\n"
+            "The old one no longer signs callbacks."
+        ),
+    },
+    "chat.apikey.secret_stale": {
+        "id": "Rahasia ini sudah diganti. Minta lagi lewat /apikey bila perlu.",
+        "en": "This secret was replaced already. Ask again with /apikey if you need one.",
+    },
     "chat.link.code": {
         "id": "Kirim kode ini dari WhatsApp dalam 10 menit untuk menautkan akun: {code}",
         "en": "Send this code from WhatsApp within 10 minutes to link your accounts: {code}",

@@ -625,6 +625,22 @@ class ApiKeyRepository(_Repository):
         )
         return result.first() is not None
 
+    async def replace_callback_nonce(self, account_id: int, old: str | None, new: str) -> bool:
+        """Store a new nonce only if the account still has `old`: one of two taps wins."""
+        current = (
+            Account.callback_secret_nonce.is_(None)
+            if old is None
+            else Account.callback_secret_nonce == old
+        )
+        result = await self.session.execute(
+            update(Account)
+            .where(Account.id == account_id, current)
+            .values(callback_secret_nonce=new)
+            .returning(Account.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
     async def by_hash(self, key_hash: str) -> ApiKey | None:
         result = await self.session.execute(
             select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
