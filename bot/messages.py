@@ -865,6 +865,16 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "id": "🎉 Bonus undangan: {credits} kredit ditambahkan.",
         "en": "🎉 Invitation bonus: {credits} credits added.",
     },
+    "invite.referrer_rewarded": {
+        "id": (
+            "🎉 Teman yang Anda undang menyelesaikan batch berbayar pertamanya: {credits} kredit "
+            "bonus undangan masuk ke saldo Anda. Saldo: {balance}."
+        ),
+        "en": (
+            "🎉 A friend you invited finished their first paid batch: {credits} invitation "
+            "bonus credits are in your balance. Balance: {balance}."
+        ),
+    },
     "promo.redeemed": {
         "id": "🎁 Kode promo diterima: {credits} kredit ditambahkan. Saldo: {balance}.",
         "en": "🎁 Promo code accepted: {credits} credits added. Balance: {balance}.",

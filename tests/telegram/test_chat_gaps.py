@@ -3,12 +3,16 @@ and one image of a batch redone at another tier."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 
+from bot.app import BROKER
 from bot.observability import RedactSecrets
 from services.api_keys import callback_signing_key, derive_callback_secret
 from tests.telegram.conftest import Harness, button
+from tests.telegram.test_chat_extras import _basic_batch, _invite_link, _ledger
+from workers.payment_actors import PAYMENTS_QUEUE, payment_actors
 
 # --- The callback signing secret in /apikey ---------------------------------------------------
 
@@ -68,3 +72,52 @@ async def test_apikey_rotates_the_callback_secret_once_and_never_logs_it(telegra
     assert derive_callback_secret(server_key, account.id, nonce) == secret
     assert len([m for m in api.sent_to(sari.user_id) if "whsec_" in (m.text or "")]) == 1
     assert secret not in captured.getvalue()
+
+
+# --- The inviter hears of the reward --------------------------------------------------------
+
+
+async def test_inviter_is_told_once_after_the_reward_is_committed(telegram: Harness):
+    api = telegram.api
+    ana = telegram.person(6001, language="id")
+    link = await _invite_link(telegram, ana)
+    budi = telegram.person(6002, language="en")
+    api.push(budi.command(f"/start {link.split('start=')[1]}"))
+    await api.wait_for(
+        lambda: [m for m in api.sent_to(budi.user_id) if "A friend invited you" in (m.text or "")]
+    )
+
+    def notices() -> list[str]:
+        return [
+            m.text or ""
+            for m in api.sent_to(ana.user_id)
+            if "Teman yang Anda undang" in (m.text or "")
+        ]
+
+    # Given Budi's batch on welcome credits earns nothing, and tells Ana nothing
+    await _basic_batch(telegram, budi, 0)
+    assert notices() == []
+    # When he has bought credits and his next batch succeeds
+    api.push(budi.paid("pack:100:50", 50, "tg-ref-notice"))
+    await api.wait_for(
+        lambda: [m for m in api.sent_to(budi.user_id) if "100 credits added" in (m.text or "")]
+    )
+    await _basic_batch(telegram, budi, 1)
+
+    # Then Ana is told in her language, with the credits already in her ledger
+    found = await api.wait_for(notices, what="the inviter's notice")
+    assert "50 kredit" in found[0] and "Saldo: 80" in found[0]
+    referral = [e for e in await _ledger(telegram, ana.user_id) if e.reason == "referral"]
+    assert [e.delta for e in referral] == [50]
+
+    # And neither another batch, the upkeep nor a repeated message tells her twice
+    await _basic_batch(telegram, budi, 2)
+    broker = telegram.client.app[BROKER]
+    actors = payment_actors(broker)
+    async with telegram.uow() as uow:
+        invitee = await uow.accounts.by_telegram_id(budi.user_id)
+        assert invitee is not None
+    await asyncio.to_thread(actors.notify_referrer.send, invitee.id)
+    await asyncio.to_thread(actors.upkeep.send)
+    await asyncio.to_thread(broker.join, PAYMENTS_QUEUE, timeout=20_000)
+    assert len(notices()) == 1
