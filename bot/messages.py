@@ -829,6 +829,28 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     },
     "redo.button": {"id": "🔁 Ulang: {tier}", "en": "🔁 Redo: {tier}"},
     "redo.history_button": {"id": "🔁 Ulang #{batch}", "en": "🔁 Redo #{batch}"},
+    "redo.one_button": {"id": "🔁 Ulang satu gambar", "en": "🔁 Redo one image"},
+    "redo.history_one_button": {
+        "id": "🔁 Satu gambar #{batch}",
+        "en": "🔁 One image of #{batch}",
+    },
+    "redo.pick": {
+        "id": (
+            "Pilih satu gambar dari batch #{batch} ({shown} dari {total}) untuk diulang dengan "
+            "kualitas lain, tanpa mengunggah lagi. Harganya penawaran baru untuk 1 gambar."
+        ),
+        "en": (
+            "Pick one image of batch #{batch} ({shown} of {total}) to redo at another tier, "
+            "without uploading again. It is priced as a new one-image quote."
+        ),
+    },
+    "redo.more": {"id": "▶ Berikutnya", "en": "▶ More"},
+    "redo.gone_one": {
+        "id": "File asli gambar ini sudah dihapus (disimpan {days} hari). Kirim gambarnya lagi.",
+        "en": (
+            "This image's original file was deleted (kept for {days} days). Please send it again."
+        ),
+    },
     "redo.checking": {
         "id": "🔁 Menyiapkan penawaran baru dari file yang sama…",
         "en": "🔁 Preparing a new quote from the same files…",

@@ -344,6 +344,9 @@ class JobRepository(_Repository):
         await self.session.flush()
         return jobs
 
+    async def get(self, job_id: int) -> Job | None:
+        return await self.session.get(Job, job_id)
+
     async def for_batch(self, batch_id: int) -> Sequence[Job]:
         result = await self.session.execute(
             select(Job).where(Job.batch_id == batch_id).order_by(Job.position)

@@ -363,7 +363,12 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             summary = Summary(settlement, outcome.failures, batch.image_count)
             language = str(batch.chat.get("language", "en"))
             # Channels get the batch's own ids with the chat, for links and callbacks.
-            chat = {**batch.chat, "batch_id": batch.id, "account_id": batch.account_id}
+            chat = {
+                **batch.chat,
+                "batch_id": batch.id,
+                "account_id": batch.account_id,
+                "images": batch.image_count,  # a batch of several offers to redo one image
+            }
             await deliver_results(runtime.channel(batch.channel), chat, files, summary, language)
         except BaseException:
             await release_delivery(runtime.uow(), batch_id)

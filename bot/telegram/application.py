@@ -191,6 +191,8 @@ def add_handlers(application: BotApplication) -> None:
         r"^h:\d+$": handlers.resend_results,
         r"^bc:\d+$": extras.cancel_running_batch,
         r"^rd:\d+$": extras.redo_batch,
+        r"^ri:\d+:\d+$": extras.list_batch_images,
+        r"^rj:\d+$": extras.redo_image,
         r"^cs$": callback_secret.ask_callback_secret,
         r"^cs:[0-9a-z]+$": callback_secret.rotate_secret,
     }

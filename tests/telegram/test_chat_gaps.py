@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from pathlib import Path
+
+from sqlalchemy import select
 
 from bot.app import BROKER
 from bot.observability import RedactSecrets
+from db.models import Job, Quote
 from services.api_keys import callback_signing_key, derive_callback_secret
-from tests.telegram.conftest import Harness, button
-from tests.telegram.test_chat_extras import _basic_batch, _invite_link, _ledger
+from tests.telegram.conftest import Harness, button, zip_of
+from tests.telegram.test_chat_extras import _basic_batch, _invite_link, _ledger, _tier
 from workers.payment_actors import PAYMENTS_QUEUE, payment_actors
 
 # --- The callback signing secret in /apikey ---------------------------------------------------
@@ -121,3 +125,91 @@ async def test_inviter_is_told_once_after_the_reward_is_committed(telegram: Harn
     await asyncio.to_thread(actors.upkeep.send)
     await asyncio.to_thread(broker.join, PAYMENTS_QUEUE, timeout=20_000)
     assert len(notices()) == 1
+
+
+# --- One image of a batch, redone at another tier --------------------------------------------
+
+
+def _with_button(telegram: Harness, user_id: int, prefix: str):
+    return [
+        m
+        for m in telegram.api.sent_to(user_id)
+        if any(b.get("callback_data", "").startswith(prefix) for b in m.buttons())
+    ]
+
+
+async def test_one_image_of_a_batch_is_redone_alone_and_charged_once(telegram: Harness):
+    api = telegram.api
+    budi = telegram.person(5002, language="en")
+    # Given a delivered batch of three images at Basic
+    api.push(budi.document(api, zip_of(3), "products.zip", "application/zip"))
+    quote = await telegram.quote_for(budi)
+    telegram.tap(budi, quote, _tier(quote, "basic"))
+    await telegram.delivered(budi.user_id)
+    summary = await api.wait_for(
+        lambda: _with_button(telegram, budi.user_id, "ri:"), what="the summary's one-image redo"
+    )
+
+    # When Budi picks the second image from the summary's list
+    await telegram.answered(telegram.tap(budi, summary[0], button(summary[0], "ri:")))
+    listing = await api.wait_for(
+        lambda: _with_button(telegram, budi.user_id, "rj:"), what="the batch's images"
+    )
+    assert "batch #" in (listing[0].text or "") and "1-3 of 3" in (listing[0].text or "")
+    picks = [b["callback_data"] for b in listing[0].buttons()]
+    assert len(picks) == 3 and all(len(data.encode()) <= 64 for data in picks)
+    async with telegram.uow() as uow:
+        jobs = (await uow.session.scalars(select(Job).order_by(Job.id))).all()
+    second = jobs[1]
+    assert picks[1] == f"rj:{second.id}"
+    await telegram.answered(telegram.tap(budi, listing[0], picks[1]))
+
+    # Then it is quoted alone, and a double tap on a tier charges once
+    redo = await telegram.quote_for(budi)  # the first quote lost its buttons when tapped
+    assert "1 image ready" in (redo.text or "")
+    data = _tier(redo, "professional")
+    telegram.tap(budi, redo, data)
+    telegram.tap(budi, redo, data)
+    # The higher tier's model may load for the first time here: a patient wait on a busy box.
+    await api.wait_for(
+        lambda: len([m for m in api.sent_to(budi.user_id) if m.document]) == 2, within=180
+    )
+    await telegram.delivered(budi.user_id)
+    charges = [e.delta for e in await _ledger(telegram, budi.user_id) if e.reason == "charge"]
+    assert charges == [-9, -15]
+    async with telegram.uow() as uow:
+        after = (await uow.session.scalars(select(Job).order_by(Job.id))).all()
+    assert len(after) == 4 and after[3].input_path == second.input_path
+    assert after[3].batch_id != second.batch_id
+
+
+async def test_one_image_past_retention_is_explained_from_history(telegram: Harness):
+    api = telegram.api
+    budi = telegram.person(5002, language="en")
+    api.push(budi.document(api, zip_of(2), "products.zip", "application/zip"))
+    quote = await telegram.quote_for(budi)
+    telegram.tap(budi, quote, _tier(quote, "basic"))
+    await telegram.delivered(budi.user_id)
+    async with telegram.uow() as uow:
+        first = (await uow.session.scalars(select(Job).order_by(Job.id))).first()
+    assert first is not None
+    # The retention clean-up deleted the original
+    await asyncio.to_thread(Path(telegram.settings.data_dir / first.input_path).unlink)
+
+    api.push(budi.command("/history"))
+    history = await api.wait_for(
+        lambda: [m for m in api.sent_to(budi.user_id) if "Recent jobs" in (m.text or "")]
+    )
+    await telegram.answered(telegram.tap(budi, history[0], button(history[0], "ri:")))
+    listing = await api.wait_for(lambda: _with_button(telegram, budi.user_id, "rj:"))
+    await telegram.answered(telegram.tap(budi, listing[0], f"rj:{first.id}"))
+
+    await api.wait_for(
+        lambda: [
+            m for m in api.sent_to(budi.user_id) if "original file was deleted" in (m.text or "")
+        ],
+        what="the explanation",
+    )
+    assert await telegram.balance(budi.user_id) == 30 - 6
+    async with telegram.uow() as uow:
+        assert len((await uow.session.scalars(select(Quote))).all()) == 1  # no new quote
