@@ -412,6 +412,40 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "en": "/apikey new [name] · /apikey list · /apikey revoke ID",
     },
     "chat.apikey.revoked": {"id": "Kunci #{key_id} dicabut.", "en": "Key #{key_id} revoked."},
+    "chat.apikey.secret_button": {
+        "id": "🔏 Rahasia callback: tampilkan baru / ganti",
+        "en": "🔏 Callback secret: show new / rotate",
+    },
+    "chat.apikey.secret_warning": {
+        "id": (
+            "⚠️ Rahasia penandatangan callback yang baru menggantikan yang lama SAAT INI JUGA: "
+            "callback berikutnya ditandatangani dengan yang baru, dan server Anda harus "
+            "segera memakainya. Rahasia baru hanya ditampilkan sekali. Lanjutkan?"
+        ),
+        "en": (
+            "⚠️ A new callback signing secret replaces the current one AT ONCE: the next "
+            "callbacks are signed with the new one, and your server must switch to it now. "
+            "The new secret is shown only once. Go ahead?"
+        ),
+    },
+    "chat.apikey.secret_confirm": {
+        "id": "🔁 Ganti sekarang",
+        "en": "🔁 Rotate now",
+    },
+    "chat.apikey.secret_new": {
+        "id": (
+            "🔏 Rahasia callback baru (hanya ditampilkan sekali, simpan baik-baik):\n{secret}\n"
+            "Yang lama sudah tidak berlaku."
+        ),
+        "en": (
+            "🔏 New callback signing secret (shown only once, keep it safe):\n{secret}\n"
+            "The old one no longer signs callbacks."
+        ),
+    },
+    "chat.apikey.secret_stale": {
+        "id": "Rahasia ini sudah diganti. Minta lagi lewat /apikey bila perlu.",
+        "en": "This secret was replaced already. Ask again with /apikey if you need one.",
+    },
     "chat.link.code": {
         "id": "Kirim kode ini dari WhatsApp dalam 10 menit untuk menautkan akun: {code}",
         "en": "Send this code from WhatsApp within 10 minutes to link your accounts: {code}",
@@ -795,6 +829,28 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     },
     "redo.button": {"id": "🔁 Ulang: {tier}", "en": "🔁 Redo: {tier}"},
     "redo.history_button": {"id": "🔁 Ulang #{batch}", "en": "🔁 Redo #{batch}"},
+    "redo.one_button": {"id": "🔁 Ulang satu gambar", "en": "🔁 Redo one image"},
+    "redo.history_one_button": {
+        "id": "🔁 Satu gambar #{batch}",
+        "en": "🔁 One image of #{batch}",
+    },
+    "redo.pick": {
+        "id": (
+            "Pilih satu gambar dari batch #{batch} ({shown} dari {total}) untuk diulang dengan "
+            "kualitas lain, tanpa mengunggah lagi. Harganya penawaran baru untuk 1 gambar."
+        ),
+        "en": (
+            "Pick one image of batch #{batch} ({shown} of {total}) to redo at another tier, "
+            "without uploading again. It is priced as a new one-image quote."
+        ),
+    },
+    "redo.more": {"id": "▶ Berikutnya", "en": "▶ More"},
+    "redo.gone_one": {
+        "id": "File asli gambar ini sudah dihapus (disimpan {days} hari). Kirim gambarnya lagi.",
+        "en": (
+            "This image's original file was deleted (kept for {days} days). Please send it again."
+        ),
+    },
     "redo.checking": {
         "id": "🔁 Menyiapkan penawaran baru dari file yang sama…",
         "en": "🔁 Preparing a new quote from the same files…",
@@ -830,6 +886,16 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "invite.rewarded": {
         "id": "🎉 Bonus undangan: {credits} kredit ditambahkan.",
         "en": "🎉 Invitation bonus: {credits} credits added.",
+    },
+    "invite.referrer_rewarded": {
+        "id": (
+            "🎉 Teman yang Anda undang menyelesaikan batch berbayar pertamanya: {credits} kredit "
+            "bonus undangan masuk ke saldo Anda. Saldo: {balance}."
+        ),
+        "en": (
+            "🎉 A friend you invited finished their first paid batch: {credits} invitation "
+            "bonus credits are in your balance. Balance: {balance}."
+        ),
     },
     "promo.redeemed": {
         "id": "🎁 Kode promo diterima: {credits} kredit ditambahkan. Saldo: {balance}.",

@@ -48,8 +48,10 @@ BOT_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 # the access log writes (percent-encoded, so no literal match would catch every form).
 SECRET_PATTERNS = (
     BOT_TOKEN,
-    re.compile(r"\bbrp_[A-Za-z0-9_-]{16,}"),
-    re.compile(r"\bwhsec_[A-Za-z0-9_-]{16,}"),
+    # No word boundary before them: a logged dict's repr writes a newline as backslash-n, so
+    # a secret on its own line follows an "n" ("...:\\nwhsec_...").
+    re.compile(r"brp_[A-Za-z0-9_-]{16,}"),
+    re.compile(r"whsec_[A-Za-z0-9_-]{16,}"),
     re.compile(r"(?<=hub\.verify_token=)[^&\s\"']+"),
 )
 REDACTED = "[redacted]"

@@ -116,6 +116,20 @@ class ChatExtrasRepository:
             return None
         return await self.session.get(Referral, invitee, populate_existing=True)
 
+    async def referral(self, invitee: int) -> Referral | None:
+        return await self.session.get(Referral, invitee, populate_existing=True)
+
+    async def rewarded_referrals_since(self, since: datetime) -> list[Referral]:
+        """Referrals rewarded since `since` that promised their referrer credits."""
+        result = await self.session.execute(
+            select(Referral).where(
+                Referral.rewarded_at.is_not(None),
+                Referral.rewarded_at >= since,
+                Referral.referrer_credits > 0,
+            )
+        )
+        return list(result.scalars().all())
+
     async def has_bought_credits(self, account_id: int) -> bool:
         """Whether the account ever paid money for credits (not welcome, grant or promo)."""
         result = await self.session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +48,27 @@ class ReminderRepository:
         except IntegrityError:
             return False
         return True
+
+    async def release(self, account_id: int, kind: str, subject: str) -> None:
+        """Forget a claim whose message could not be sent, so that a retry may send it."""
+        await self.session.execute(
+            delete(ReminderSent).where(
+                ReminderSent.account_id == account_id,
+                ReminderSent.kind == kind,
+                ReminderSent.subject == subject,
+            )
+        )
+
+    async def claimed_subjects(self, kind: str, account_ids: Sequence[int]) -> set[tuple[int, str]]:
+        """The (account, subject) claims of one kind among these accounts."""
+        if not account_ids:
+            return set()
+        result = await self.session.execute(
+            select(ReminderSent.account_id, ReminderSent.subject).where(
+                ReminderSent.kind == kind, ReminderSent.account_id.in_(set(account_ids))
+            )
+        )
+        return {(account_id, subject) for account_id, subject in result.all()}
 
     async def batches_delivered_since(self, since: datetime) -> Sequence[Batch]:
         result = await self.session.execute(

@@ -344,6 +344,9 @@ class JobRepository(_Repository):
         await self.session.flush()
         return jobs
 
+    async def get(self, job_id: int) -> Job | None:
+        return await self.session.get(Job, job_id)
+
     async def for_batch(self, batch_id: int) -> Sequence[Job]:
         result = await self.session.execute(
             select(Job).where(Job.batch_id == batch_id).order_by(Job.position)
@@ -620,6 +623,22 @@ class ApiKeyRepository(_Repository):
             statement = statement.where(Account.callback_secret_nonce.is_(None))
         result = await self.session.execute(
             statement.values(callback_secret_nonce=nonce)
+            .returning(Account.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
+    async def replace_callback_nonce(self, account_id: int, old: str | None, new: str) -> bool:
+        """Store a new nonce only if the account still has `old`: one of two taps wins."""
+        current = (
+            Account.callback_secret_nonce.is_(None)
+            if old is None
+            else Account.callback_secret_nonce == old
+        )
+        result = await self.session.execute(
+            update(Account)
+            .where(Account.id == account_id, current)
+            .values(callback_secret_nonce=new)
             .returning(Account.id)
             .execution_options(synchronize_session=False)
         )

@@ -170,13 +170,54 @@ async def ensure_callback_secret(
     return derive_callback_secret(server_key, account_id, nonce)
 
 
+class CallbackSecretChanged(ServiceError):
+    """The secret was replaced since the person was asked (a second tap, another device)."""
+
+    code = "callback_secret_changed"
+
+
+def _version_of(nonce: str | None) -> str:
+    if nonce is None:
+        return "none"
+    return hashlib.sha256(nonce.encode()).hexdigest()[:12]
+
+
+async def callback_secret_version(uow: UnitOfWork, account_id: int) -> str:
+    """A short tag of the account's current secret: it names, never reveals, the secret, so a
+    confirmation can say which secret it replaces."""
+    async with uow:
+        account = await uow.accounts.get(account_id)
+    return _version_of(account.callback_secret_nonce if account is not None else None)
+
+
 async def rotate_callback_secret(
-    uow: UnitOfWork, account_id: int, server_key: bytes, *, now: datetime
+    uow: UnitOfWork,
+    account_id: int,
+    server_key: bytes,
+    *,
+    now: datetime,
+    replacing: str | None = None,
 ) -> str:
-    """Replace the account's callback secret and return the new one, shown once."""
+    """Replace the account's callback secret and return the new one, shown once.
+
+    Args:
+        replacing: the `callback_secret_version` the person confirmed; when given, the secret
+            is replaced only if it is still that one, so a double tap rotates once.
+
+    Raises:
+        CallbackSecretChanged: `replacing` no longer names the current secret.
+    """
     nonce = secrets.token_hex(16)
     async with uow:
-        await uow.api_keys.set_callback_nonce(account_id, nonce, only_if_unset=False)
+        if replacing is None:
+            await uow.api_keys.set_callback_nonce(account_id, nonce, only_if_unset=False)
+        else:
+            account = await uow.accounts.get(account_id)
+            current = account.callback_secret_nonce if account is not None else None
+            if _version_of(current) != replacing or not await uow.api_keys.replace_callback_nonce(
+                account_id, current, nonce
+            ):
+                raise CallbackSecretChanged("the callback secret was replaced meanwhile")
         await uow.commit()
     return derive_callback_secret(server_key, account_id, nonce)
 

@@ -4,8 +4,10 @@ paid batch succeeds (never on sign-up, never for inviting oneself, once per invi
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from db.models import Batch, LedgerReason, PaidWith, Referral
 from db.uow import UnitOfWork
@@ -159,3 +161,84 @@ async def reward_referral_if_due(
         referral.referrer_credits,
         referral.invitee_credits,
     )
+
+
+# The inviter hears of the reward once, after the settlement that paid it has committed.
+# The claim is a row of reminders_sent (its unique key makes it once-only), released only when
+# the message could not be sent, so a retry may send it.
+REFERRER_NOTICE = "referral_reward"
+# WhatsApp allows a free-form message only within a day of the person's last message.
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferrerNotice:
+    referrer_account_id: int
+    invitee_account_id: int
+    credits: int
+    balance: int
+    channel: str
+    chat: Mapping[str, Any]
+    language: str
+
+
+async def claim_referrer_notice(
+    uow: UnitOfWork, invitee_account_id: int, *, now: datetime
+) -> ReferrerNotice | None:
+    """Claim the message telling the inviter that their reward arrived; None when it is not
+    due (no reward committed yet, nothing promised), already claimed, or cannot reach them now
+    (a WhatsApp-only inviter outside the 24-hour window: a later sweep tries again)."""
+    async with uow:
+        referral = await uow.extras.referral(invitee_account_id)
+        if referral is None or referral.rewarded_at is None or not referral.referrer_credits:
+            return None
+        referrer = await uow.accounts.get(referral.referrer_account_id)
+        if referrer is None:
+            return None
+        chat: dict[str, Any]
+        if referrer.telegram_id is not None:
+            channel, chat = "telegram", {"chat_id": referrer.telegram_id}
+        elif referrer.whatsapp_number is not None:
+            last = await uow.whatsapp.last_inbound(referrer.whatsapp_number)
+            if last is None or now - last >= WHATSAPP_WINDOW:
+                return None
+            channel, chat = "whatsapp", {"number": referrer.whatsapp_number}
+        else:
+            return None  # an account of the HTTP API alone has no chat to tell
+        subject = str(invitee_account_id)
+        if not await uow.reminders.claim(referrer.id, REFERRER_NOTICE, subject, now):
+            return None
+        await uow.commit()
+    return ReferrerNotice(
+        referrer.id,
+        invitee_account_id,
+        referral.referrer_credits,
+        referrer.balance,
+        channel,
+        {**chat, "language": referrer.language},
+        referrer.language,
+    )
+
+
+async def release_referrer_notice(uow: UnitOfWork, notice: ReferrerNotice) -> None:
+    """The message was not sent: let a retry claim it again."""
+    async with uow:
+        await uow.reminders.release(
+            notice.referrer_account_id, REFERRER_NOTICE, str(notice.invitee_account_id)
+        )
+        await uow.commit()
+
+
+async def unannounced_rewards(uow: UnitOfWork, *, since: datetime) -> list[int]:
+    """Invitees whose reward since `since` has not been announced to the inviter (a message
+    lost between the settlement's commit and the queue, or a WhatsApp window that was shut)."""
+    async with uow:
+        referrals = await uow.extras.rewarded_referrals_since(since)
+        claimed = await uow.reminders.claimed_subjects(
+            REFERRER_NOTICE, [r.referrer_account_id for r in referrals]
+        )
+    return [
+        r.invitee_account_id
+        for r in referrals
+        if (r.referrer_account_id, str(r.invitee_account_id)) not in claimed
+    ]

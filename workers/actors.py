@@ -70,6 +70,10 @@ from workers.delivery import (
 
 log = logging.getLogger(__name__)
 
+# Declared with the payment notices (workers.payment_actors), on their queue: telling the
+# inviter of a reward is a chat message, never work for the image threads.
+REFERRER_NOTICE_ACTOR = "notify_referrer"
+
 
 class PermanentFailure(Exception):
     """An image that no retry will fix (corrupt, not an image); `code` says why."""
@@ -336,6 +340,18 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             settlement = await settle_batch(runtime.uow(), batch_id, now=utcnow())
         except BatchNotFinished:
             return
+        if settlement.referral is not None and settlement.referral.referrer_credits:
+            # The settlement has committed the reward's ledger entries: now the inviter may
+            # hear of it. Only the winning settlement carries the reward, so this is sent once;
+            # the notice's own claim keeps a repeat from reaching the person.
+            try:
+                notice = broker.get_actor(REFERRER_NOTICE_ACTOR)
+            except dramatiq.errors.ActorNotFound:
+                log.warning(
+                    "no %s actor: the upkeep will announce the reward", REFERRER_NOTICE_ACTOR
+                )
+            else:
+                await asyncio.to_thread(notice.send, settlement.referral.invitee_account_id)
         outcome = await claim_delivery(
             runtime.uow(), batch_id, now=utcnow(), stale_after=config.stale_after
         )
@@ -347,7 +363,12 @@ def declare_actors(broker: dramatiq.Broker, runtime: Runtime) -> Actors:
             summary = Summary(settlement, outcome.failures, batch.image_count)
             language = str(batch.chat.get("language", "en"))
             # Channels get the batch's own ids with the chat, for links and callbacks.
-            chat = {**batch.chat, "batch_id": batch.id, "account_id": batch.account_id}
+            chat = {
+                **batch.chat,
+                "batch_id": batch.id,
+                "account_id": batch.account_id,
+                "images": batch.image_count,  # a batch of several offers to redo one image
+            }
             await deliver_results(runtime.channel(batch.channel), chat, files, summary, language)
         except BaseException:
             await release_delivery(runtime.uow(), batch_id)

@@ -1,4 +1,5 @@
-"""Actors that tell people about their rupiah payments: receipts, and renewal reminders.
+"""Actors that tell people about their money: rupiah receipts, renewal reminders, and the
+inviter's referral reward.
 
 They run on a queue of their own with a short time limit and a bounded retry budget, so a
 slow chat platform neither delays the gateway's webhook nor holds a thread that images need.
@@ -21,6 +22,12 @@ from bot.messages import text
 from services.clock import utcnow
 from services.pay_links import pay_url
 from services.plans import get_plan
+from services.referrals import (
+    ReferrerNotice,
+    claim_referrer_notice,
+    release_referrer_notice,
+    unannounced_rewards,
+)
 from services.reminders import Reminder, ReminderRules, claim_due_reminders
 from services.settings import Settings
 from services.topups import (
@@ -34,7 +41,7 @@ from services.topups import (
     receipt_sent,
 )
 from services.whatsapp import window_open
-from workers.actors import Runtime
+from workers.actors import REFERRER_NOTICE_ACTOR, Runtime
 from workers.delivery import Chat, DeliveryError, UnknownChannel
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,8 @@ log = logging.getLogger(__name__)
 PAYMENTS_QUEUE = "payments"
 RECEIPT_ACTOR = "send_payment_receipt"
 UPKEEP_ACTOR = "payment_upkeep"
+# Rewards still announced by the upkeep when their first message was lost.
+REFERRER_NOTICE_HORIZON = timedelta(days=7)
 NOTICE_TIME_LIMIT_MS = 60_000
 NOTICE_RETRIES = 6  # about an hour of backoff between 10 s and 15 min
 RECEIPT_CLAIM_STALE = timedelta(minutes=5)
@@ -83,11 +92,26 @@ class SendsNotices(Protocol):
 class PaymentActors:
     send_receipt: dramatiq.Actor[[str], None]
     upkeep: dramatiq.Actor[[], None]
+    notify_referrer: dramatiq.Actor[[int], None]
 
 
 def payment_actors(broker: dramatiq.Broker) -> PaymentActors:
     """The payment actors declared on `broker` by `declare_payment_actors`."""
-    return PaymentActors(broker.get_actor(RECEIPT_ACTOR), broker.get_actor(UPKEEP_ACTOR))
+    return PaymentActors(
+        broker.get_actor(RECEIPT_ACTOR),
+        broker.get_actor(UPKEEP_ACTOR),
+        broker.get_actor(REFERRER_NOTICE_ACTOR),
+    )
+
+
+def referrer_notice_text(notice: ReferrerNotice) -> str:
+    language = notice.language
+    return text(
+        "invite.referrer_rewarded",
+        language,
+        credits=money(notice.credits, language),
+        balance=money(notice.balance, language),
+    )
 
 
 def _date(moment: datetime | None, settings: Settings) -> str:
@@ -169,8 +193,25 @@ def declare_payment_actors(
             raise
         await receipt_sent(runtime.uow(), order_id, now=utcnow())
 
+    async def notify_referrer(invitee_account_id: int) -> None:
+        """Tell the inviter, once, that the invitation's reward is in their balance."""
+        notice = await claim_referrer_notice(runtime.uow(), invitee_account_id, now=utcnow())
+        if notice is None:
+            return
+        try:
+            await runtime.channel(notice.channel).send_text(
+                notice.chat, referrer_notice_text(notice)
+            )
+        except BaseException:
+            # Not sent: the claim goes, and the retry (or the upkeep) claims it again.
+            await release_referrer_notice(runtime.uow(), notice)
+            raise
+
     async def payment_upkeep() -> None:
         """Send renewal links of plans ending soon, receipts lost on the way, and reminders."""
+        since = utcnow() - REFERRER_NOTICE_HORIZON
+        for invitee in await unannounced_rewards(runtime.uow(), since=since):
+            await asyncio.to_thread(actors.notify_referrer.send, invitee)
         await send_reminders(
             runtime,
             settings,
@@ -214,6 +255,15 @@ def declare_payment_actors(
             time_limit=10 * 60_000,
             max_retries=0,
         )(payment_upkeep),
+        notify_referrer=dramatiq.actor(
+            actor_name=REFERRER_NOTICE_ACTOR,
+            queue_name=PAYMENTS_QUEUE,
+            broker=broker,
+            time_limit=NOTICE_TIME_LIMIT_MS,
+            max_retries=NOTICE_RETRIES,
+            min_backoff=10_000,
+            max_backoff=15 * 60_000,
+        )(notify_referrer),
     )
     return actors
 

@@ -31,7 +31,7 @@ from bot.messages import text
 from bot.observability import protect_secrets, tag_telegram_update
 from bot.previews import Previewer
 from bot.state import SharedState
-from bot.telegram import extras, handlers
+from bot.telegram import callback_secret, extras, handlers
 from bot.telegram.context import (
     DEPS_KEY,
     BotApplication,
@@ -191,6 +191,10 @@ def add_handlers(application: BotApplication) -> None:
         r"^h:\d+$": handlers.resend_results,
         r"^bc:\d+$": extras.cancel_running_batch,
         r"^rd:\d+$": extras.redo_batch,
+        r"^ri:\d+:\d+$": extras.list_batch_images,
+        r"^rj:\d+$": extras.redo_image,
+        r"^cs$": callback_secret.ask_callback_secret,
+        r"^cs:[0-9a-z]+$": callback_secret.rotate_secret,
     }
     for pattern, callback in buttons.items():
         application.add_handler(CallbackQueryHandler(callback, pattern=pattern))

@@ -76,7 +76,9 @@ class TelegramDelivery:
         markup = None
         if "batch_id" in chat and "tier" in chat:
             language = str(chat.get("language", "en"))
-            markup = redo_keyboard(int(chat["batch_id"]), str(chat["tier"]), language)
+            markup = redo_keyboard(
+                int(chat["batch_id"]), str(chat["tier"]), language, int(chat.get("images", 1))
+            )
         await self._send(chat, message, markup)
 
     async def _send(self, chat: Chat, message: str, markup: InlineKeyboardMarkup | None) -> None:

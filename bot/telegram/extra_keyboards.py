@@ -6,13 +6,19 @@ from collections.abc import Iterable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.chat import next_tier, redo_label
+from bot.chat import next_tier, redo_label, shown_name
 from bot.messages import text
 from bot.telegram.keyboards import callback
 from services.history import BatchView
+from services.redo import BatchImages
 
 CANCEL_BATCH = "bc"
 REDO_BATCH = "rd"
+# `ri:<batch>:<offset>` lists a page of the batch's images; `rj:<job>` quotes one of them.
+REDO_IMAGES = "ri"
+REDO_IMAGE = "rj"
+IMAGES_PER_PAGE = 8
+BUTTON_NAME_CHARS = 32
 
 
 def batch_cancel_keyboard(batch_id: int, language: str) -> InlineKeyboardMarkup:
@@ -27,14 +33,46 @@ def batch_cancel_keyboard(batch_id: int, language: str) -> InlineKeyboardMarkup:
     )
 
 
-def redo_keyboard(batch_id: int, tier: str, language: str) -> InlineKeyboardMarkup | None:
-    """One button: quote the same inputs again, to pick a higher tier (priced as new)."""
+def redo_keyboard(
+    batch_id: int, tier: str, language: str, images: int = 1
+) -> InlineKeyboardMarkup | None:
+    """Quote the same inputs again, to pick a higher tier (priced as new); for a batch of
+    several images, also one of them alone."""
     label = redo_label(tier, language)
     if label is None:
         return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=callback(REDO_BATCH, batch_id))]]
-    )
+    row = [InlineKeyboardButton(label, callback_data=callback(REDO_BATCH, batch_id))]
+    if images > 1:
+        row.append(
+            InlineKeyboardButton(
+                text("redo.one_button", language),
+                callback_data=callback(REDO_IMAGES, batch_id, 0),
+            )
+        )
+    return InlineKeyboardMarkup([row])
+
+
+def batch_images_keyboard(page: BatchImages, language: str) -> InlineKeyboardMarkup:
+    """One button per image of the page, and the next page's button while there is one."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                f"🔁 {shown_name(image.name)[:BUTTON_NAME_CHARS]}",
+                callback_data=callback(REDO_IMAGE, image.job_id),
+            )
+        ]
+        for image in page.images
+    ]
+    if page.next_offset is not None:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text("redo.more", language),
+                    callback_data=callback(REDO_IMAGES, page.batch_id, page.next_offset),
+                )
+            ]
+        )
+    return InlineKeyboardMarkup(rows)
 
 
 def history_redo_buttons(batches: Iterable[BatchView], language: str) -> list[InlineKeyboardButton]:
@@ -45,4 +83,11 @@ def history_redo_buttons(batches: Iterable[BatchView], language: str) -> list[In
         )
         for batch in batches
         if next_tier(batch.tier) is not None
+    ] + [
+        InlineKeyboardButton(
+            text("redo.history_one_button", language, batch=batch.batch_id),
+            callback_data=callback(REDO_IMAGES, batch.batch_id, 0),
+        )
+        for batch in batches
+        if next_tier(batch.tier) is not None and batch.image_count > 1
     ]

@@ -1,5 +1,6 @@
-"""Handlers of the chat's extras: cancel a batch in progress, redo at another tier, free
-previews, invitations and promo codes. Each parses, calls one service, renders the answer."""
+"""Handlers of the chat's extras: cancel a batch in progress, redo a batch or one of its images
+at another tier, free previews, invitations and promo codes. Each parses, calls one service,
+renders the answer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from telegram.error import TelegramError
 from bot.chat import error_text, quote_text
 from bot.messages import text, text_count
 from bot.telegram.context import BotContext, TelegramDeps
+from bot.telegram.extra_keyboards import IMAGES_PER_PAGE, batch_images_keyboard
 from bot.telegram.keyboards import quote_keyboard
 from bot.telegram.session import person
 from db.models import Account
@@ -19,7 +21,7 @@ from services.billing import cancel_batch
 from services.clock import utcnow
 from services.errors import InvalidAmount, ServiceError
 from services.promos import create_promo, redeem_promo
-from services.redo import InputsGone, quote_redo
+from services.redo import InputsGone, batch_images, quote_redo, quote_redo_image
 from services.referrals import accept_invitation, invite_code, invite_code_from_start, invite_link
 
 log = logging.getLogger(__name__)
@@ -92,22 +94,26 @@ async def cancel_running_batch(update: Update, context: BotContext) -> None:
 # --- Redo without uploading again ------------------------------------------------------------
 
 
-async def redo_batch(update: Update, context: BotContext) -> None:
-    """Quote a delivered batch's inputs again, to choose another tier."""
+async def _quote_again(
+    update: Update, context: BotContext, item_id: int, *, one_image: bool
+) -> None:
+    """Quote a batch's inputs (or one image of it) again under a status message of its own."""
     query = update.callback_query
     message = update.effective_message
-    assert query is not None and query.data is not None and message is not None
+    assert query is not None and message is not None
     account = await person(update, context)
     language = account.language
     deps = context.deps
     settings = deps.settings
+    # Callback queries must be answered or the client shows a spinner.
     await query.answer()
     status = await message.reply_text(text("redo.checking", language))
+    quote = quote_redo_image if one_image else quote_redo
     try:
-        offer = await quote_redo(
+        offer = await quote(
             deps.uow(),
             account.id,
-            int(query.data.split(":")[1]),
+            item_id,
             data_dir=settings.data_dir,
             channel="telegram",
             chat={"chat_id": status.chat_id, "message_id": status.message_id, "language": language},
@@ -116,7 +122,8 @@ async def redo_batch(update: Update, context: BotContext) -> None:
             now=utcnow(),
         )
     except InputsGone:
-        await status.edit_text(text("redo.gone", language, days=settings.retention_days))
+        gone = "redo.gone_one" if one_image else "redo.gone"
+        await status.edit_text(text(gone, language, days=settings.retention_days))
         return
     except (ServiceError, ValueError) as error:
         await status.edit_text(error_text(error, language))
@@ -124,6 +131,47 @@ async def redo_batch(update: Update, context: BotContext) -> None:
     await status.edit_text(
         quote_text(offer, language, credit_price_rp=settings.credit_price_rp),
         reply_markup=quote_keyboard(offer, language),
+    )
+
+
+async def redo_batch(update: Update, context: BotContext) -> None:
+    """Quote a delivered batch's inputs again, to choose another tier."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await _quote_again(update, context, int(query.data.split(":")[1]), one_image=False)
+
+
+async def redo_image(update: Update, context: BotContext) -> None:
+    """Quote one image of a batch again, alone, to choose another tier."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    await _quote_again(update, context, int(query.data.split(":")[1]), one_image=True)
+
+
+async def list_batch_images(update: Update, context: BotContext) -> None:
+    """Show a page of a batch's images, one button each, to redo one of them."""
+    query = update.callback_query
+    message = update.effective_message
+    assert query is not None and query.data is not None and message is not None
+    account = await person(update, context)
+    language = account.language
+    _, batch_id, offset = query.data.split(":")
+    try:
+        page = await batch_images(
+            context.deps.uow(),
+            account.id,
+            int(batch_id),
+            offset=int(offset),
+            limit=IMAGES_PER_PAGE,
+        )
+    except ServiceError as error:
+        await query.answer(error_text(error, language), show_alert=True)
+        return
+    await query.answer()
+    shown = f"{page.offset + 1}-{page.offset + len(page.images)}"
+    await message.reply_text(
+        text("redo.pick", language, batch=page.batch_id, shown=shown, total=page.total),
+        reply_markup=batch_images_keyboard(page, language),
     )
 
 

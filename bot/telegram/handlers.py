@@ -24,6 +24,7 @@ from bot.chat import (
 )
 from bot.messages import text
 from bot.rupiah_offers import income_text, pack_offers, plan_offers
+from bot.telegram.callback_secret import callback_secret_keyboard
 from bot.telegram.context import BotContext
 from bot.telegram.delivery import is_not_modified
 from bot.telegram.extra_keyboards import batch_cancel_keyboard, history_redo_buttons
@@ -251,7 +252,7 @@ async def manage_api_keys(update: Update, context: BotContext) -> None:
         for key in keys
     )
     lines.append(text("chat.apikey.usage", language))
-    await _reply(update, "\n".join(lines))
+    await _reply(update, "\n".join(lines), reply_markup=callback_secret_keyboard(language))
 
 
 async def link_accounts(update: Update, context: BotContext) -> None:

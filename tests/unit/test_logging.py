@@ -149,3 +149,17 @@ def test_a_bot_token_in_a_traceback_is_redacted(capsys, restore_root_logging):
     assert token not in line
     assert "bot[redacted]/getMe" in line
     assert 'msg="polling failed"' in line
+
+
+def test_a_secret_on_its_own_line_of_a_logged_message_is_redacted():
+    # An HTTP client logs a message's parameters as a dict repr: the newline before the secret
+    # becomes backslash-n, and the secret follows a letter.
+    from bot.observability import REDACTED, RedactSecrets
+
+    parameters = {"text": "New secret:\nwhsec_" + "a1B2" * 8 + "\nAPI key:\nbrp_" + "x9_Z" * 8}
+    record = logging.LogRecord("telegram", logging.DEBUG, __file__, 1, "%s", (parameters,), None)
+
+    RedactSecrets().filter(record)
+
+    assert "whsec_" not in record.getMessage() and "brp_" not in record.getMessage()
+    assert record.getMessage().count(REDACTED) == 2
