@@ -577,8 +577,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "en": "Send a photo, an image as a document, or a ZIP of images. Type *help*.",
     },
     "wa.commands": {
-        "id": "Perintah: *stats*, *subscribe*, *saldo*, *link*, *help*.",
-        "en": "Commands: *stats*, *subscribe*, *balance*, *link*, *help*.",
+        "id": "Perintah: *stats*, *beli*, *subscribe*, *saldo*, *link*, *help*.",
+        "en": "Commands: *stats*, *buy*, *subscribe*, *balance*, *link*, *help*.",
     },
     "wa.plans.button": {"id": "Pilih paket", "en": "Choose a plan"},
     "wa.plans.section": {"id": "Paket 30 hari", "en": "30-day plans"},
