@@ -1,4 +1,9 @@
-"""Actors that tell people about their rupiah payments: receipts, and renewal reminders.
+"""Actors that tell people about their rupiah payments (receipts; refunds, expiries and
+failures; renewal links) and send the reminders they want.
+
+Every notice but a receipt is recorded before it is sent (`reminders_sent`) and marked
+delivered only after the send succeeded; the periodic upkeep retries the undelivered ones a
+bounded number of times, so a failed send is retried and a delivered one never repeats.
 
 They run on a queue of their own with a short time limit and a bounded retry budget, so a
 slow chat platform neither delays the gateway's webhook nor holds a thread that images need.
@@ -21,11 +26,18 @@ from bot.messages import text
 from services.clock import utcnow
 from services.pay_links import pay_url
 from services.plans import get_plan
-from services.reminders import Reminder, ReminderRules, claim_due_reminders
+from services.reminders import (
+    Reminder,
+    ReminderRules,
+    claim_due_reminders,
+    lease_notice,
+    notice_date,
+    notice_delivered,
+    undelivered_notices,
+)
 from services.settings import Settings
 from services.topups import (
     Receipt,
-    RenewalDue,
     claim_receipt,
     claim_renewals,
     expire_unused_orders,
@@ -33,7 +45,6 @@ from services.topups import (
     receipt_not_sent,
     receipt_sent,
 )
-from services.whatsapp import window_open
 from workers.actors import Runtime
 from workers.delivery import Chat, DeliveryError, UnknownChannel
 
@@ -41,6 +52,7 @@ log = logging.getLogger(__name__)
 
 PAYMENTS_QUEUE = "payments"
 RECEIPT_ACTOR = "send_payment_receipt"
+NOTICE_ACTOR = "send_chat_notice"
 UPKEEP_ACTOR = "payment_upkeep"
 NOTICE_TIME_LIMIT_MS = 60_000
 NOTICE_RETRIES = 6  # about an hour of backoff between 10 s and 15 min
@@ -83,11 +95,16 @@ class SendsNotices(Protocol):
 class PaymentActors:
     send_receipt: dramatiq.Actor[[str], None]
     upkeep: dramatiq.Actor[[], None]
+    send_notice: dramatiq.Actor[[int], None]
 
 
 def payment_actors(broker: dramatiq.Broker) -> PaymentActors:
     """The payment actors declared on `broker` by `declare_payment_actors`."""
-    return PaymentActors(broker.get_actor(RECEIPT_ACTOR), broker.get_actor(UPKEEP_ACTOR))
+    return PaymentActors(
+        broker.get_actor(RECEIPT_ACTOR),
+        broker.get_actor(UPKEEP_ACTOR),
+        broker.get_actor(NOTICE_ACTOR),
+    )
 
 
 def _date(moment: datetime | None, settings: Settings) -> str:
@@ -120,20 +137,78 @@ def receipt_notice(receipt: Receipt, settings: Settings) -> tuple[str, Template]
     return body, template
 
 
-def renewal_notice(due: RenewalDue, settings: Settings) -> tuple[str, Template]:
+def renewal_notice(due: Reminder, settings: Settings) -> tuple[str, Template]:
     language = due.language
+    plan_code = str(due.values["plan"])
     url = pay_url(
         settings.public_base_url,
         settings.payment_link_secret(),
         due.account_id,
-        f"plan:{due.plan}",
+        f"plan:{plan_code}",
         due.channel,
     )
-    plan = due.plan.title()
-    amount = money(get_plan(due.plan).price_rp, language)
-    ends = _date(due.plan_ends, settings)
+    plan = plan_code.title()
+    amount = money(get_plan(plan_code).price_rp, language)
+    ends = _date(notice_date(due.values["ends"]), settings)
     body = text("pay.renewal", language, plan=plan, ends=ends, amount=amount, url=url)
     return body, Template(settings.whatsapp_template_renewal, language, [plan, ends, url])
+
+
+def order_notice_text(notice: Reminder) -> str:
+    """What became of an order: refunded (and what that took back), expired, or failed."""
+    language = notice.language
+    values = notice.values
+    order_id = str(values["order_id"])
+    amount = money(int(values["amount_rp"]), language)
+    if notice.kind == "order_expired":
+        how = _HOW.get(notice.channel, _HOW["telegram"])
+        again = how["plan_ending"] if values.get("plan") else how["low_balance"]
+        return text("pay.expired", language, amount=amount, order_id=order_id, how=again)
+    if notice.kind == "order_failed":
+        return text("pay.failed", language, amount=amount, order_id=order_id)
+    refunded = money(int(values["refunded_rp"]), language)
+    if values.get("plan"):
+        key = "pay.refunded.plan_ended" if values.get("full") else "pay.refunded.plan_kept"
+        plan = str(values["plan"]).title()
+        return text(key, language, refunded=refunded, plan=plan, order_id=order_id)
+    lines = [
+        text(
+            "pay.refunded.credits",
+            language,
+            refunded=refunded,
+            credits=money(int(values["refunded_credits"]), language),
+            order_id=order_id,
+        )
+    ]
+    if int(values.get("shortfall") or 0) > 0:
+        lines.append(
+            text(
+                "pay.refunded.shortfall",
+                language,
+                shortfall=money(int(values["shortfall"]), language),
+            )
+        )
+    return "\n".join(lines)
+
+
+def _as_template_value(message: str) -> str:
+    """A template's body value may hold no line breaks (nor runs of spaces)."""
+    return " · ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def notice_message(notice: Reminder, settings: Settings) -> tuple[str, Template]:
+    """The text of a recorded notice, and the WhatsApp template that carries it outside the
+    24-hour window."""
+    if notice.kind == "renewal":
+        return renewal_notice(notice, settings)
+    if notice.kind.startswith("order_"):
+        message = order_notice_text(notice)
+    else:
+        message = reminder_text(notice, settings)
+    template = Template(
+        settings.whatsapp_template_notice, notice.language, [_as_template_value(message)]
+    )
+    return message, template
 
 
 async def send_notice(
@@ -169,8 +244,12 @@ def declare_payment_actors(
             raise
         await receipt_sent(runtime.uow(), order_id, now=utcnow())
 
+    async def send_chat_notice(notice_id: int) -> None:
+        """Send one recorded notice (a refund, expiry or failure of an order), once."""
+        await deliver_notice(runtime, settings, notice_id)
+
     async def payment_upkeep() -> None:
-        """Send renewal links of plans ending soon, receipts lost on the way, and reminders."""
+        """Send renewal links of plans ending soon, reminders, and what was lost on the way."""
         await send_reminders(
             runtime,
             settings,
@@ -178,19 +257,16 @@ def declare_payment_actors(
             if settings.payments_enabled
             else frozenset(),
         )
+        if settings.payments_enabled:
+            await expire_unused_orders(runtime.uow(), now=utcnow())
+            ahead = timedelta(days=settings.renewal_reminder_days)
+            for notice_id in await claim_renewals(runtime.uow(), now=utcnow(), ahead=ahead):
+                await deliver_notice(runtime, settings, notice_id)
+        # Notices whose send failed or whose sender died: tried again, a bounded number of times.
+        for notice_id in await undelivered_notices(runtime.uow(), now=utcnow()):
+            await deliver_notice(runtime, settings, notice_id)
         if not settings.payments_enabled:
             return
-        await expire_unused_orders(runtime.uow(), now=utcnow())
-        ahead = timedelta(days=settings.renewal_reminder_days)
-        for due in await claim_renewals(runtime.uow(), now=utcnow(), ahead=ahead):
-            message, template = renewal_notice(due, settings)
-            try:
-                await send_notice(runtime, due.channel, due.chat, message, template)
-            except (DeliveryError, UnknownChannel):
-                # Claimed once and tried once: a reminder is a courtesy, never a repeat.
-                log.warning(
-                    "renewal reminder of account %s not sent", due.account_id, exc_info=True
-                )
         lost = await lost_receipts(
             runtime.uow(), now=utcnow(), grace=RECEIPT_GRACE, give_up_after=RECEIPT_GIVE_UP
         )
@@ -214,6 +290,14 @@ def declare_payment_actors(
             time_limit=10 * 60_000,
             max_retries=0,
         )(payment_upkeep),
+        # Retried by the upkeep (after NOTICE_STALE, NOTICE_ATTEMPTS tries at most), not here.
+        send_notice=dramatiq.actor(
+            actor_name=NOTICE_ACTOR,
+            queue_name=PAYMENTS_QUEUE,
+            broker=broker,
+            time_limit=NOTICE_TIME_LIMIT_MS,
+            max_retries=0,
+        )(send_chat_notice),
     )
     return actors
 
@@ -251,7 +335,7 @@ def reminder_text(reminder: Reminder, settings: Settings) -> str:
             "remind.plan_ending",
             language,
             plan=str(values["plan"]).title(),
-            ends=_date(values["ends"], settings),
+            ends=_date(notice_date(values["ends"]), settings),
             how=how["plan_ending"],
         )
     else:
@@ -259,17 +343,38 @@ def reminder_text(reminder: Reminder, settings: Settings) -> str:
             "remind.results_expiring",
             language,
             batch=values["batch_id"],
-            ends=_date(values["deleted_at"], settings),
+            ends=_date(notice_date(values["deleted_at"]), settings),
             how=how["results_expiring"],
         )
     return f"{body}\n{text('remind.off_hint', language, how=how['off'])}"
 
 
+async def deliver_notice(runtime: Runtime, settings: Settings, notice_id: int) -> bool:
+    """Send a recorded notice if nobody else is, and mark it delivered only once the send
+    succeeded; a failed send is left for the upkeep to retry. True when delivered now."""
+    notice = await lease_notice(runtime.uow(), notice_id, now=utcnow())
+    if notice is None:
+        return False
+    message, template = notice_message(notice, settings)
+    try:
+        await send_notice(runtime, notice.channel, notice.chat, message, template)
+    except (DeliveryError, UnknownChannel):
+        log.warning(
+            "%s notice of account %s not sent; the upkeep tries again",
+            notice.kind,
+            notice.account_id,
+            exc_info=True,
+        )
+        return False
+    await notice_delivered(runtime.uow(), notice_id, now=utcnow())
+    return True
+
+
 async def send_reminders(
     runtime: Runtime, settings: Settings, *, skip_sources: frozenset[str]
 ) -> None:
-    """Send the reminders due now, each once; on WhatsApp only inside the 24-hour window
-    (a reminder is not worth a template message, and never worth holding for days)."""
+    """Send the reminders due now, each recorded once and delivered at least once; on WhatsApp
+    outside the 24-hour window as the approved template `WHATSAPP_TEMPLATE_NOTICE`."""
     rules = ReminderRules(
         low_balance_credits=settings.low_balance_credits,
         plan_ahead=timedelta(days=settings.renewal_reminder_days),
@@ -277,13 +382,4 @@ async def send_reminders(
         skip_plan_sources=skip_sources,
     )
     for reminder in await claim_due_reminders(runtime.uow(), rules, now=utcnow()):
-        if reminder.channel == "whatsapp" and not await window_open(
-            runtime.uow(), str(reminder.chat["number"]), now=utcnow()
-        ):
-            continue
-        try:
-            await runtime.channel(reminder.channel).send_text(
-                reminder.chat, reminder_text(reminder, settings)
-            )
-        except (DeliveryError, UnknownChannel):
-            log.warning("%s reminder of account %s not sent", reminder.kind, reminder.account_id)
+        await deliver_notice(runtime, settings, reminder.notice_id)
