@@ -33,6 +33,7 @@ from services.reminders import (
     lease_notice,
     notice_date,
     notice_delivered,
+    reminders_enabled,
     undelivered_notices,
 )
 from services.settings import Settings
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 PAYMENTS_QUEUE = "payments"
 RECEIPT_ACTOR = "send_payment_receipt"
 NOTICE_ACTOR = "send_chat_notice"
+# Notices a person may turn off under /settings (payment news and renewal links stay on).
+REMINDER_KINDS = frozenset({"low_balance", "plan_ending", "results_expiring"})
 UPKEEP_ACTOR = "payment_upkeep"
 NOTICE_TIME_LIMIT_MS = 60_000
 NOTICE_RETRIES = 6  # about an hour of backoff between 10 s and 15 min
@@ -262,9 +265,10 @@ def declare_payment_actors(
             ahead = timedelta(days=settings.renewal_reminder_days)
             for notice_id in await claim_renewals(runtime.uow(), now=utcnow(), ahead=ahead):
                 await deliver_notice(runtime, settings, notice_id)
-        # Notices whose send failed or whose sender died: tried again, a bounded number of times.
+        # Notices whose send failed or whose sender died: tried again, a bounded number of
+        # times, each on the queue with its own time limit (an outage never stalls the upkeep).
         for notice_id in await undelivered_notices(runtime.uow(), now=utcnow()):
-            await deliver_notice(runtime, settings, notice_id)
+            await asyncio.to_thread(actors.send_notice.send, notice_id)
         if not settings.payments_enabled:
             return
         lost = await lost_receipts(
@@ -354,6 +358,12 @@ async def deliver_notice(runtime: Runtime, settings: Settings, notice_id: int) -
     succeeded; a failed send is left for the upkeep to retry. True when delivered now."""
     notice = await lease_notice(runtime.uow(), notice_id, now=utcnow())
     if notice is None:
+        return False
+    if notice.kind in REMINDER_KINDS and not await reminders_enabled(
+        runtime.uow(), notice.account_id
+    ):
+        # Turned off since it was recorded: settled without a word.
+        await notice_delivered(runtime.uow(), notice_id, now=utcnow())
         return False
     message, template = notice_message(notice, settings)
     try:
