@@ -248,7 +248,8 @@ def declare_payment_actors(
         await receipt_sent(runtime.uow(), order_id, now=utcnow())
 
     async def send_chat_notice(notice_id: int) -> None:
-        """Send one recorded notice (a refund, expiry or failure of an order), once."""
+        """Send one recorded notice (an order's refund, expiry or failure, or a retry of any
+        notice), unless it was delivered or is being sent."""
         await deliver_notice(runtime, settings, notice_id)
 
     async def payment_upkeep() -> None:
