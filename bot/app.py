@@ -193,7 +193,10 @@ def build_web_app(settings: Settings) -> web.Application:
             # Sending is blocking network I/O on Redis: keep it off the event loop.
             await asyncio.to_thread(payment_actors(app[BROKER]).send_receipt.send, order_id)
 
-        add_payment_routes(app, settings, uow, payments, queue_receipt)
+        async def queue_notice(notice_id: int) -> None:
+            await asyncio.to_thread(payment_actors(app[BROKER]).send_notice.send, notice_id)
+
+        add_payment_routes(app, settings, uow, payments, queue_receipt, queue_notice=queue_notice)
         add_payment_api_routes(api_app, app[PAYMENTS])
     app.add_subapp(PREFIX, api_app)
     document = openapi_document(PREFIX)

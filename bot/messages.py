@@ -611,8 +611,8 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "en": "Send a photo, an image as a document, or a ZIP of images. Type *help*.",
     },
     "wa.commands": {
-        "id": "Perintah: *stats*, *subscribe*, *saldo*, *link*, *help*.",
-        "en": "Commands: *stats*, *subscribe*, *balance*, *link*, *help*.",
+        "id": "Perintah: *stats*, *beli*, *subscribe*, *saldo*, *link*, *help*.",
+        "en": "Commands: *stats*, *buy*, *subscribe*, *balance*, *link*, *help*.",
     },
     "wa.plans.button": {"id": "Pilih paket", "en": "Choose a plan"},
     "wa.plans.section": {"id": "Paket 30 hari", "en": "30-day plans"},
@@ -992,6 +992,34 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "pay.renewal": {
         "id": "⏰ Paket {plan} Anda berakhir {ends}. Perpanjang 30 hari (Rp {amount}):\n{url}",
         "en": "⏰ Your {plan} plan ends on {ends}. Renew for 30 days (Rp {amount}):\n{url}",
+    },
+    "pay.expired": {
+        "id": "⌛ Tautan pembayaran Rp {amount} (pesanan {order_id}) sudah kedaluwarsa; tidak ada "
+        "yang ditagih. Minta tautan baru dengan {how}.",
+        "en": "⌛ The payment link for Rp {amount} (order {order_id}) has expired; nothing was "
+        "charged. Get a new link with {how}.",
+    },
+    "pay.failed": {
+        "id": "❌ Pembayaran Rp {amount} (pesanan {order_id}) gagal; tidak ada yang ditagih.",
+        "en": "❌ The payment of Rp {amount} (order {order_id}) failed; nothing was charged.",
+    },
+    "pay.refunded.credits": {
+        "id": "↩️ Dana Rp {refunded} dikembalikan (pesanan {order_id}); {credits} kredit "
+        "ditarik dari saldo.",
+        "en": "↩️ Rp {refunded} refunded (order {order_id}); {credits} credits taken back from "
+        "your balance.",
+    },
+    "pay.refunded.shortfall": {
+        "id": "{shortfall} kredit sudah terpakai sehingga tidak dapat ditarik.",
+        "en": "{shortfall} credits were already spent and could not be taken back.",
+    },
+    "pay.refunded.plan_ended": {
+        "id": "↩️ Dana Rp {refunded} dikembalikan (pesanan {order_id}); paket {plan} berakhir.",
+        "en": "↩️ Rp {refunded} refunded (order {order_id}); the {plan} plan has ended.",
+    },
+    "pay.refunded.plan_kept": {
+        "id": "↩️ Dana Rp {refunded} dikembalikan (pesanan {order_id}); paket {plan} tetap aktif.",
+        "en": "↩️ Rp {refunded} refunded (order {order_id}); the {plan} plan stays active.",
     },
     "pay.page.title": {"id": "Pembayaran", "en": "Payment"},
     "pay.page.pack": {

@@ -37,6 +37,7 @@ from services.topups import (
     Payments,
     Product,
     UnknownProduct,
+    claim_order_notice,
     get_order,
     order_chat,
 )
@@ -44,6 +45,7 @@ from services.topups import (
 log = logging.getLogger(__name__)
 
 QueueReceipt = Callable[[str], Awaitable[None]]
+QueueNotice = Callable[[int], Awaitable[None]]
 
 
 def notification_path(provider: str) -> str:
@@ -77,6 +79,7 @@ class PaymentsContext:
     uow: Callable[[], UnitOfWork]
     payments: Payments
     queue_receipt: QueueReceipt
+    queue_notice: QueueNotice | None = None
 
 
 PAYMENTS = web.AppKey("payments", PaymentsContext)
@@ -109,6 +112,15 @@ async def receive_notification(request: web.Request) -> web.Response:
         except (RedisConnectionError, dramatiq.errors.BrokerConnectionError):
             # The money is recorded; the periodic payment upkeep sends receipts lost here.
             log.warning("receipt of order %s not queued; the upkeep will send it", order_id)
+    elif outcome is not NotificationOutcome.UNKNOWN_ORDER:
+        # A refund, expiry or failure: recorded once per order and event before the answer
+        # (a repeated notification records nothing more), sent from the payments queue.
+        notice_id = await claim_order_notice(context.uow(), order_id, now=utcnow())
+        if notice_id is not None and context.queue_notice is not None:
+            try:
+                await context.queue_notice(notice_id)
+            except (RedisConnectionError, dramatiq.errors.BrokerConnectionError):
+                log.warning("notice of order %s not queued; the upkeep will send it", order_id)
     return web.json_response({"status": outcome.value})
 
 
@@ -186,9 +198,11 @@ def add_payment_routes(
     uow: Callable[[], UnitOfWork],
     payments: Payments,
     queue_receipt: QueueReceipt,
+    *,
+    queue_notice: QueueNotice | None = None,
 ) -> None:
     """Serve the gateway's notifications and the pay links; close the gateway's threads at exit."""
-    app[PAYMENTS] = PaymentsContext(settings, uow, payments, queue_receipt)
+    app[PAYMENTS] = PaymentsContext(settings, uow, payments, queue_receipt, queue_notice)
     app.router.add_post(notification_path(payments.provider), receive_notification)
     app.router.add_get(PAY_PATH + "{token}", show_pay_page)
     app.router.add_post(PAY_PATH + "{token}", open_payment_page)

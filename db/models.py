@@ -478,7 +478,8 @@ class ReminderPreference(Base):
 
 
 class ReminderSent(Base):
-    """One reminder about one subject, so that it is sent once (its unique key claims it)."""
+    """One notice about one subject (a reminder, a renewal link, a payment's refund, expiry or
+    failure): its unique key claims it once; it is delivered at least once, never twice."""
 
     __tablename__ = "reminders_sent"
     __table_args__ = (UniqueConstraint("account_id", "kind", "subject"),)
@@ -487,4 +488,10 @@ class ReminderSent(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(64))
+    # When it was claimed, then when its latest send began.
     sent_at: Mapped[datetime]
+    # Set only after a send succeeded; until then the upkeep retries it, `attempts` times at most.
+    delivered_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Where and what to send: channel, chat, language and the values of the text.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,16 +39,69 @@ class ReminderRepository:
             preference.updated_at = now
         await self.session.flush()
 
-    async def claim(self, account_id: int, kind: str, subject: str, now: datetime) -> bool:
-        """Record the reminder; False when it was recorded before."""
+    async def claim(
+        self,
+        account_id: int,
+        kind: str,
+        subject: str,
+        now: datetime,
+        payload: dict[str, Any] | None = None,
+    ) -> int | None:
+        """Record the notice, not yet delivered; its id, or None when it was recorded before."""
+        row = ReminderSent(
+            account_id=account_id, kind=kind, subject=subject, sent_at=now, payload=payload
+        )
         try:
             async with self.session.begin_nested():
-                self.session.add(
-                    ReminderSent(account_id=account_id, kind=kind, subject=subject, sent_at=now)
-                )
+                self.session.add(row)
         except IntegrityError:
-            return False
-        return True
+            return None
+        return row.id
+
+    async def lease(
+        self, notice_id: int, now: datetime, stale_before: datetime, max_attempts: int
+    ) -> ReminderSent | None:
+        """Take the undelivered notice for one send: never tried, or its last try began before
+        `stale_before` (it failed or its sender died); None when delivered, being sent, or out
+        of attempts."""
+        result = await self.session.execute(
+            update(ReminderSent)
+            .where(
+                ReminderSent.id == notice_id,
+                ReminderSent.delivered_at.is_(None),
+                ReminderSent.attempts < max_attempts,
+                or_(ReminderSent.attempts == 0, ReminderSent.sent_at < stale_before),
+            )
+            .values(sent_at=now, attempts=ReminderSent.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        return await self.session.get(ReminderSent, notice_id, populate_existing=True)
+
+    async def mark_delivered(self, notice_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(ReminderSent)
+            .where(ReminderSent.id == notice_id)
+            .values(delivered_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def undelivered(
+        self, stale_before: datetime, tried_after: datetime, max_attempts: int
+    ) -> Sequence[int]:
+        """Notices not delivered whose last try is older than `stale_before` (and newer than
+        `tried_after`), with attempts left."""
+        result = await self.session.execute(
+            select(ReminderSent.id).where(
+                ReminderSent.delivered_at.is_(None),
+                ReminderSent.payload.is_not(None),
+                ReminderSent.attempts < max_attempts,
+                ReminderSent.sent_at < stale_before,
+                ReminderSent.sent_at > tried_after,
+            )
+        )
+        return result.scalars().all()
 
     async def release(self, account_id: int, kind: str, subject: str) -> None:
         """Forget a claim whose message could not be sent, so that a retry may send it."""

@@ -29,12 +29,106 @@ class ReminderRules:
 
 @dataclass(frozen=True, slots=True)
 class Reminder:
+    """A notice to send: a reminder, a renewal link, or news about a payment."""
+
+    notice_id: int
     account_id: int
-    kind: str  # low_balance, plan_ending, results_expiring
+    # low_balance, plan_ending, results_expiring, renewal, order_refunded, order_expired,
+    # order_failed
+    kind: str
     channel: str
     chat: Mapping[str, Any]
     language: str
     values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def notice_payload(
+    channel: str, chat: Mapping[str, Any], language: str, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a notice's retry needs, as JSON: dates as ISO text (`notice_date` reads them)."""
+    return {
+        "channel": channel,
+        "chat": dict(chat),
+        "language": language,
+        "values": {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in values.items()
+        },
+    }
+
+
+def notice_date(value: Any) -> datetime | None:
+    """A date of a notice's values, whether fresh (a datetime) or read back (ISO text)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value)
+    return None
+
+
+# A notice is tried at most this many times, a try that has not finished after NOTICE_STALE
+# counts as failed, and after NOTICE_GIVE_UP (a person who blocked the bot) it is left alone.
+NOTICE_ATTEMPTS = 6
+NOTICE_STALE = timedelta(minutes=5)
+NOTICE_GIVE_UP = timedelta(days=1)
+
+
+async def claim_notice(
+    uow: UnitOfWork,
+    account_id: int,
+    kind: str,
+    subject: str,
+    *,
+    channel: str,
+    chat: Mapping[str, Any],
+    language: str,
+    values: Mapping[str, Any],
+    now: datetime,
+) -> int | None:
+    """Record a notice to send, once per (account, kind, subject); its id when new."""
+    async with uow:
+        notice_id = await uow.reminders.claim(
+            account_id, kind, subject, now, notice_payload(channel, chat, language, values)
+        )
+        await uow.commit()
+    return notice_id
+
+
+async def lease_notice(uow: UnitOfWork, notice_id: int, *, now: datetime) -> Reminder | None:
+    """Take a recorded notice for one send; None when it is delivered, being sent by another
+    worker, or out of attempts."""
+    async with uow:
+        row = await uow.reminders.lease(notice_id, now, now - NOTICE_STALE, NOTICE_ATTEMPTS)
+        await uow.commit()
+        if row is None or row.payload is None:
+            return None
+        payload = row.payload
+        return Reminder(
+            notice_id=row.id,
+            account_id=row.account_id,
+            kind=row.kind,
+            channel=str(payload["channel"]),
+            chat=dict(payload["chat"]),
+            language=str(payload["language"]),
+            values=dict(payload["values"]),
+        )
+
+
+async def notice_delivered(uow: UnitOfWork, notice_id: int, *, now: datetime) -> None:
+    """Record that the notice reached the chat platform: it is never sent again."""
+    async with uow:
+        await uow.reminders.mark_delivered(notice_id, now)
+        await uow.commit()
+
+
+async def undelivered_notices(uow: UnitOfWork, *, now: datetime) -> list[int]:
+    """Notices whose send failed or was lost, still worth a try."""
+    async with uow:
+        return list(
+            await uow.reminders.undelivered(
+                now - NOTICE_STALE, now - NOTICE_GIVE_UP, NOTICE_ATTEMPTS
+            )
+        )
 
 
 async def reminders_enabled(uow: UnitOfWork, account_id: int) -> bool:
@@ -70,7 +164,8 @@ def _home_channel(account: Account) -> str:
 async def claim_due_reminders(
     uow: UnitOfWork, rules: ReminderRules, *, now: datetime
 ) -> list[Reminder]:
-    """Find the reminders due now and claim each once; the caller sends them."""
+    """Find the reminders due now and record each once (not yet delivered); the caller sends
+    them through `lease_notice` and `notice_delivered`."""
     due: list[Reminder] = []
     async with uow:
         repo = uow.reminders
@@ -81,8 +176,12 @@ async def claim_due_reminders(
             chat = _chat(account, channel)
             if chat is None or not await repo.enabled(account.id):
                 return
-            if await repo.claim(account.id, kind, subject, now):
-                due.append(Reminder(account.id, kind, channel, chat, account.language, values))
+            payload = notice_payload(channel, chat, account.language, values)
+            notice_id = await repo.claim(account.id, kind, subject, now, payload)
+            if notice_id is not None:
+                due.append(
+                    Reminder(notice_id, account.id, kind, channel, chat, account.language, values)
+                )
 
         # A low balance after a batch, once until the next top-up or grant.
         recent = await repo.batches_delivered_since(now - rules.recent)

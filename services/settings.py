@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # Approved WhatsApp message templates for notices outside the 24-hour window.
     whatsapp_template_receipt: str = "payment_receipt"
     whatsapp_template_renewal: str = "plan_renewal"
+    # Reminders and a payment's refund, expiry or failure: one body value, the notice's text.
+    whatsapp_template_notice: str = "account_notice"
     # Reminders (each once; a person turns them off in /settings): a balance under this after
     # a batch, a plan ending within RENEWAL_REMINDER_DAYS, results deleted within a day.
     low_balance_credits: int = Field(default=25, ge=0)

@@ -43,6 +43,7 @@ from services.payments import (
     record_refund,
 )
 from services.plans import PlanCode, get_plan
+from services.reminders import notice_payload
 from services.subscriptions import DEFAULT_CREDIT_PRICE_RP, PLAN_DAYS
 
 CURRENCY = "IDR"
@@ -638,23 +639,14 @@ async def lost_receipts(
         return list(await uow.orders.unsent_notices(now - give_up_after, now - grace))
 
 
-@dataclass(frozen=True, slots=True)
-class RenewalDue:
-    account_id: int
-    plan: str
-    plan_ends: datetime
-    channel: str
-    chat: Mapping[str, Any]
-    language: str
-
-
-async def claim_renewals(uow: UnitOfWork, *, now: datetime, ahead: timedelta) -> list[RenewalDue]:
-    """Plans bought by link that end within `ahead`, each claimed once for its reminder.
+async def claim_renewals(uow: UnitOfWork, *, now: datetime, ahead: timedelta) -> list[int]:
+    """Plans bought by link that end within `ahead`, each claimed once for its renewal link:
+    the ids of the notices recorded (sent, and retried until delivered, by the caller).
 
     Only the account's newest plan order counts: a renewal paid early is a new order, and
     its own reminder comes before the new end.
     """
-    due: list[RenewalDue] = []
+    due: list[int] = []
     async with uow:
         newest: dict[int, PaymentOrder] = {}
         for order in await uow.orders.paid_plan_orders():
@@ -667,16 +659,58 @@ async def claim_renewals(uow: UnitOfWork, *, now: datetime, ahead: timedelta) ->
                 continue
             if active.auto_renew:
                 continue  # renews by itself (a Stars subscription bought later)
-            if await uow.orders.claim_renewal(order.id, now):
-                due.append(
-                    RenewalDue(
-                        account_id=order.account_id,
-                        plan=order.plan,
-                        plan_ends=active.period_end,
-                        channel=order.channel,
-                        chat=dict(order.chat),
-                        language=order.language,
-                    )
-                )
+            if not order.chat or order.channel not in ("telegram", "whatsapp"):
+                continue  # bought over the HTTP API: no chat to tell
+            if not await uow.orders.claim_renewal(order.id, now):
+                continue
+            # Recorded with the claim, in one commit: a failed send is retried, never lost.
+            values = {"plan": order.plan, "ends": active.period_end}
+            payload = notice_payload(order.channel, order.chat, order.language, values)
+            notice_id = await uow.reminders.claim(
+                order.account_id, "renewal", order.id, now, payload
+            )
+            if notice_id is not None:
+                due.append(notice_id)
         await uow.commit()
     return due
+
+
+# The order's state that a person hears about, and the notice it makes.
+_ORDER_NOTICES = {
+    OrderStatus.REFUNDED: "order_refunded",
+    OrderStatus.PARTIALLY_REFUNDED: "order_refunded",
+    OrderStatus.EXPIRED: "order_expired",
+    OrderStatus.FAILED: "order_failed",
+}
+
+
+async def claim_order_notice(uow: UnitOfWork, order_id: str, *, now: datetime) -> int | None:
+    """Record the notice of the order's refund, expiry or failure, once per order and event
+    (each refunded amount is an event); its id when new, else None.
+
+    Only what is committed is told: call it after the gateway's status was applied.
+    """
+    async with uow:
+        order = await uow.orders.get(order_id)
+        if order is None or order.status not in _ORDER_NOTICES:
+            return None
+        if not order.chat or order.channel not in ("telegram", "whatsapp"):
+            return None  # made over the HTTP API: the order itself says what happened
+        kind = _ORDER_NOTICES[OrderStatus(order.status)]
+        subject = order.id
+        if kind == "order_refunded":
+            subject = f"{order.id}:{order.refunded_amount_rp}"
+        values = {
+            "order_id": order.id,
+            "amount_rp": order.amount_rp,
+            "refunded_rp": order.refunded_amount_rp,
+            "refunded_credits": order.refunded_credits,
+            "shortfall": order.refund_shortfall,
+            "credits": order.credits,
+            "plan": order.plan,
+            "full": order.status == OrderStatus.REFUNDED,
+        }
+        payload = notice_payload(order.channel, order.chat, order.language, values)
+        notice_id = await uow.reminders.claim(order.account_id, kind, subject, now, payload)
+        await uow.commit()
+    return notice_id

@@ -1,5 +1,10 @@
-"""Actors that tell people about their money: rupiah receipts, renewal reminders, and the
-inviter's referral reward.
+"""Actors that tell people about their money: rupiah receipts; refunds, expiries and
+failures; renewal links; the reminders they want; and the inviter's referral reward.
+
+Every notice but a receipt and the inviter's message is recorded before it is sent
+(`reminders_sent`) and marked delivered only after the send succeeded; the periodic upkeep
+retries the undelivered ones a bounded number of times, so a failed send is retried and a
+delivered one never repeats.
 
 They run on a queue of their own with a short time limit and a bounded retry budget, so a
 slow chat platform neither delays the gateway's webhook nor holds a thread that images need.
@@ -28,11 +33,19 @@ from services.referrals import (
     release_referrer_notice,
     unannounced_rewards,
 )
-from services.reminders import Reminder, ReminderRules, claim_due_reminders
+from services.reminders import (
+    Reminder,
+    ReminderRules,
+    claim_due_reminders,
+    lease_notice,
+    notice_date,
+    notice_delivered,
+    reminders_enabled,
+    undelivered_notices,
+)
 from services.settings import Settings
 from services.topups import (
     Receipt,
-    RenewalDue,
     claim_receipt,
     claim_renewals,
     expire_unused_orders,
@@ -40,7 +53,6 @@ from services.topups import (
     receipt_not_sent,
     receipt_sent,
 )
-from services.whatsapp import window_open
 from workers.actors import REFERRER_NOTICE_ACTOR, Runtime
 from workers.delivery import Chat, DeliveryError, UnknownChannel
 
@@ -48,6 +60,9 @@ log = logging.getLogger(__name__)
 
 PAYMENTS_QUEUE = "payments"
 RECEIPT_ACTOR = "send_payment_receipt"
+NOTICE_ACTOR = "send_chat_notice"
+# Notices a person may turn off under /settings (payment news and renewal links stay on).
+REMINDER_KINDS = frozenset({"low_balance", "plan_ending", "results_expiring"})
 UPKEEP_ACTOR = "payment_upkeep"
 # Rewards still announced by the upkeep when their first message was lost.
 REFERRER_NOTICE_HORIZON = timedelta(days=7)
@@ -93,6 +108,7 @@ class PaymentActors:
     send_receipt: dramatiq.Actor[[str], None]
     upkeep: dramatiq.Actor[[], None]
     notify_referrer: dramatiq.Actor[[int], None]
+    send_notice: dramatiq.Actor[[int], None]
 
 
 def payment_actors(broker: dramatiq.Broker) -> PaymentActors:
@@ -101,6 +117,7 @@ def payment_actors(broker: dramatiq.Broker) -> PaymentActors:
         broker.get_actor(RECEIPT_ACTOR),
         broker.get_actor(UPKEEP_ACTOR),
         broker.get_actor(REFERRER_NOTICE_ACTOR),
+        broker.get_actor(NOTICE_ACTOR),
     )
 
 
@@ -144,20 +161,78 @@ def receipt_notice(receipt: Receipt, settings: Settings) -> tuple[str, Template]
     return body, template
 
 
-def renewal_notice(due: RenewalDue, settings: Settings) -> tuple[str, Template]:
+def renewal_notice(due: Reminder, settings: Settings) -> tuple[str, Template]:
     language = due.language
+    plan_code = str(due.values["plan"])
     url = pay_url(
         settings.public_base_url,
         settings.payment_link_secret(),
         due.account_id,
-        f"plan:{due.plan}",
+        f"plan:{plan_code}",
         due.channel,
     )
-    plan = due.plan.title()
-    amount = money(get_plan(due.plan).price_rp, language)
-    ends = _date(due.plan_ends, settings)
+    plan = plan_code.title()
+    amount = money(get_plan(plan_code).price_rp, language)
+    ends = _date(notice_date(due.values["ends"]), settings)
     body = text("pay.renewal", language, plan=plan, ends=ends, amount=amount, url=url)
     return body, Template(settings.whatsapp_template_renewal, language, [plan, ends, url])
+
+
+def order_notice_text(notice: Reminder) -> str:
+    """What became of an order: refunded (and what that took back), expired, or failed."""
+    language = notice.language
+    values = notice.values
+    order_id = str(values["order_id"])
+    amount = money(int(values["amount_rp"]), language)
+    if notice.kind == "order_expired":
+        how = _HOW.get(notice.channel, _HOW["telegram"])
+        again = how["plan_ending"] if values.get("plan") else how["low_balance"]
+        return text("pay.expired", language, amount=amount, order_id=order_id, how=again)
+    if notice.kind == "order_failed":
+        return text("pay.failed", language, amount=amount, order_id=order_id)
+    refunded = money(int(values["refunded_rp"]), language)
+    if values.get("plan"):
+        key = "pay.refunded.plan_ended" if values.get("full") else "pay.refunded.plan_kept"
+        plan = str(values["plan"]).title()
+        return text(key, language, refunded=refunded, plan=plan, order_id=order_id)
+    lines = [
+        text(
+            "pay.refunded.credits",
+            language,
+            refunded=refunded,
+            credits=money(int(values["refunded_credits"]), language),
+            order_id=order_id,
+        )
+    ]
+    if int(values.get("shortfall") or 0) > 0:
+        lines.append(
+            text(
+                "pay.refunded.shortfall",
+                language,
+                shortfall=money(int(values["shortfall"]), language),
+            )
+        )
+    return "\n".join(lines)
+
+
+def _as_template_value(message: str) -> str:
+    """A template's body value may hold no line breaks (nor runs of spaces)."""
+    return " · ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def notice_message(notice: Reminder, settings: Settings) -> tuple[str, Template]:
+    """The text of a recorded notice, and the WhatsApp template that carries it outside the
+    24-hour window."""
+    if notice.kind == "renewal":
+        return renewal_notice(notice, settings)
+    if notice.kind.startswith("order_"):
+        message = order_notice_text(notice)
+    else:
+        message = reminder_text(notice, settings)
+    template = Template(
+        settings.whatsapp_template_notice, notice.language, [_as_template_value(message)]
+    )
+    return message, template
 
 
 async def send_notice(
@@ -207,8 +282,14 @@ def declare_payment_actors(
             await release_referrer_notice(runtime.uow(), notice)
             raise
 
+    async def send_chat_notice(notice_id: int) -> None:
+        """Send one recorded notice (an order's refund, expiry or failure, or a retry of any
+        notice), unless it was delivered or is being sent."""
+        await deliver_notice(runtime, settings, notice_id)
+
     async def payment_upkeep() -> None:
-        """Send renewal links of plans ending soon, receipts lost on the way, and reminders."""
+        """Send renewal links of plans ending soon, reminders, the inviter's lost messages, and
+        what else was lost on the way."""
         since = utcnow() - REFERRER_NOTICE_HORIZON
         for invitee in await unannounced_rewards(runtime.uow(), since=since):
             await asyncio.to_thread(actors.notify_referrer.send, invitee)
@@ -219,19 +300,17 @@ def declare_payment_actors(
             if settings.payments_enabled
             else frozenset(),
         )
+        if settings.payments_enabled:
+            await expire_unused_orders(runtime.uow(), now=utcnow())
+            ahead = timedelta(days=settings.renewal_reminder_days)
+            for notice_id in await claim_renewals(runtime.uow(), now=utcnow(), ahead=ahead):
+                await deliver_notice(runtime, settings, notice_id)
+        # Notices whose send failed or whose sender died: tried again, a bounded number of
+        # times, each on the queue with its own time limit (an outage never stalls the upkeep).
+        for notice_id in await undelivered_notices(runtime.uow(), now=utcnow()):
+            await asyncio.to_thread(actors.send_notice.send, notice_id)
         if not settings.payments_enabled:
             return
-        await expire_unused_orders(runtime.uow(), now=utcnow())
-        ahead = timedelta(days=settings.renewal_reminder_days)
-        for due in await claim_renewals(runtime.uow(), now=utcnow(), ahead=ahead):
-            message, template = renewal_notice(due, settings)
-            try:
-                await send_notice(runtime, due.channel, due.chat, message, template)
-            except (DeliveryError, UnknownChannel):
-                # Claimed once and tried once: a reminder is a courtesy, never a repeat.
-                log.warning(
-                    "renewal reminder of account %s not sent", due.account_id, exc_info=True
-                )
         lost = await lost_receipts(
             runtime.uow(), now=utcnow(), grace=RECEIPT_GRACE, give_up_after=RECEIPT_GIVE_UP
         )
@@ -264,6 +343,14 @@ def declare_payment_actors(
             min_backoff=10_000,
             max_backoff=15 * 60_000,
         )(notify_referrer),
+        # Retried by the upkeep (after NOTICE_STALE, NOTICE_ATTEMPTS tries at most), not here.
+        send_notice=dramatiq.actor(
+            actor_name=NOTICE_ACTOR,
+            queue_name=PAYMENTS_QUEUE,
+            broker=broker,
+            time_limit=NOTICE_TIME_LIMIT_MS,
+            max_retries=0,
+        )(send_chat_notice),
     )
     return actors
 
@@ -301,7 +388,7 @@ def reminder_text(reminder: Reminder, settings: Settings) -> str:
             "remind.plan_ending",
             language,
             plan=str(values["plan"]).title(),
-            ends=_date(values["ends"], settings),
+            ends=_date(notice_date(values["ends"]), settings),
             how=how["plan_ending"],
         )
     else:
@@ -309,17 +396,44 @@ def reminder_text(reminder: Reminder, settings: Settings) -> str:
             "remind.results_expiring",
             language,
             batch=values["batch_id"],
-            ends=_date(values["deleted_at"], settings),
+            ends=_date(notice_date(values["deleted_at"]), settings),
             how=how["results_expiring"],
         )
     return f"{body}\n{text('remind.off_hint', language, how=how['off'])}"
 
 
+async def deliver_notice(runtime: Runtime, settings: Settings, notice_id: int) -> bool:
+    """Send a recorded notice if nobody else is, and mark it delivered only once the send
+    succeeded; a failed send is left for the upkeep to retry. True when delivered now."""
+    notice = await lease_notice(runtime.uow(), notice_id, now=utcnow())
+    if notice is None:
+        return False
+    if notice.kind in REMINDER_KINDS and not await reminders_enabled(
+        runtime.uow(), notice.account_id
+    ):
+        # Turned off since it was recorded: settled without a word.
+        await notice_delivered(runtime.uow(), notice_id, now=utcnow())
+        return False
+    message, template = notice_message(notice, settings)
+    try:
+        await send_notice(runtime, notice.channel, notice.chat, message, template)
+    except (DeliveryError, UnknownChannel):
+        log.warning(
+            "%s notice of account %s not sent; the upkeep tries again",
+            notice.kind,
+            notice.account_id,
+            exc_info=True,
+        )
+        return False
+    await notice_delivered(runtime.uow(), notice_id, now=utcnow())
+    return True
+
+
 async def send_reminders(
     runtime: Runtime, settings: Settings, *, skip_sources: frozenset[str]
 ) -> None:
-    """Send the reminders due now, each once; on WhatsApp only inside the 24-hour window
-    (a reminder is not worth a template message, and never worth holding for days)."""
+    """Send the reminders due now, each recorded once and delivered at least once; on WhatsApp
+    outside the 24-hour window as the approved template `WHATSAPP_TEMPLATE_NOTICE`."""
     rules = ReminderRules(
         low_balance_credits=settings.low_balance_credits,
         plan_ahead=timedelta(days=settings.renewal_reminder_days),
@@ -327,13 +441,4 @@ async def send_reminders(
         skip_plan_sources=skip_sources,
     )
     for reminder in await claim_due_reminders(runtime.uow(), rules, now=utcnow()):
-        if reminder.channel == "whatsapp" and not await window_open(
-            runtime.uow(), str(reminder.chat["number"]), now=utcnow()
-        ):
-            continue
-        try:
-            await runtime.channel(reminder.channel).send_text(
-                reminder.chat, reminder_text(reminder, settings)
-            )
-        except (DeliveryError, UnknownChannel):
-            log.warning("%s reminder of account %s not sent", reminder.kind, reminder.account_id)
+        await deliver_notice(runtime, settings, reminder.notice_id)

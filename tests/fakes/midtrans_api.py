@@ -166,6 +166,11 @@ class FakeMidtrans:
         txn.status, txn.status_code = "expire", "407"
         txn.payment_type = txn.payment_type or "qris"
 
+    def fail(self, order_id: str, status: str = "deny", payment_type: str = "gopay") -> None:
+        """The payment was refused (`deny`), cancelled or failed: Midtrans's code 202."""
+        txn = self.transactions[order_id]
+        txn.status, txn.status_code, txn.payment_type = status, "202", payment_type
+
     def refund(self, order_id: str, amount: int | None = None) -> None:
         txn = self.transactions[order_id]
         txn.refund_amount = txn.gross_amount if amount is None else txn.refund_amount + amount

@@ -12,11 +12,21 @@ from bot.cli import cli
 from db.models import OrderStatus
 from services.gateway.base import GatewayError, InvalidNotification
 from services.gateway.registry import GatewayConfig, UnknownGateway, build_gateway
+from services.reminders import (
+    NOTICE_ATTEMPTS,
+    NOTICE_STALE,
+    claim_notice,
+    lease_notice,
+    notice_date,
+    notice_delivered,
+    undelivered_notices,
+)
 from services.topups import (
     Catalog,
     NotificationOutcome,
     Payments,
     PaymentsUnavailable,
+    claim_order_notice,
     claim_receipt,
     claim_renewals,
     expire_unused_orders,
@@ -280,18 +290,117 @@ async def test_renewal_reminder_is_due_three_days_before_a_link_plan_ends_once(
     early = NOON + timedelta(days=26)
     assert await claim_renewals(make_uow(), now=early, ahead=ahead) == []
     due_at = NOON + timedelta(days=27, hours=1)
-    (due,) = await claim_renewals(make_uow(), now=due_at, ahead=ahead)
-    assert (due.account_id, due.plan, due.plan_ends) == (
-        account_id,
-        "starter",
-        NOON + timedelta(days=30),
-    )
+    (notice_id,) = await claim_renewals(make_uow(), now=due_at, ahead=ahead)
+    due = await lease_notice(make_uow(), notice_id, now=due_at)
+    assert due is not None
+    assert (due.account_id, due.kind, due.values["plan"]) == (account_id, "renewal", "starter")
+    assert notice_date(due.values["ends"]) == NOON + timedelta(days=30)
     assert await claim_renewals(make_uow(), now=due_at, ahead=ahead) == []
     # A renewal paid early extends the plan; its own reminder comes before the new end.
     await _paid(payments, midtrans, make_uow, account_id, "plan:starter", now=due_at)
     assert await claim_renewals(make_uow(), now=due_at, ahead=ahead) == []
-    (again,) = await claim_renewals(make_uow(), now=NOON + timedelta(days=58), ahead=ahead)
-    assert again.plan_ends == NOON + timedelta(days=60)
+    later = NOON + timedelta(days=58)
+    (again,) = await claim_renewals(make_uow(), now=later, ahead=ahead)
+    leased = await lease_notice(make_uow(), again, now=later)
+    assert leased is not None
+    assert notice_date(leased.values["ends"]) == NOON + timedelta(days=60)
+
+
+async def test_a_notice_is_retried_until_delivered_never_after_and_within_its_budget(
+    payments, midtrans, make_uow
+):
+    # Given a recorded renewal notice whose first send is under way
+    account_id = await new_account(make_uow())
+    await _paid(payments, midtrans, make_uow, account_id, "plan:starter")
+    due_at = NOON + timedelta(days=28)
+    (notice_id,) = await claim_renewals(make_uow(), now=due_at, ahead=timedelta(days=3))
+    assert await lease_notice(make_uow(), notice_id, now=due_at) is not None
+    # Then nobody else takes it while that send may still finish
+    assert await lease_notice(make_uow(), notice_id, now=due_at + NOTICE_STALE / 2) is None
+    assert await undelivered_notices(make_uow(), now=due_at + NOTICE_STALE / 2) == []
+    # When that send failed (never marked delivered), the upkeep finds it and tries again
+    retry_at = due_at + NOTICE_STALE + timedelta(seconds=1)
+    assert await undelivered_notices(make_uow(), now=retry_at) == [notice_id]
+    assert await lease_notice(make_uow(), notice_id, now=retry_at) is not None
+    # And once a send succeeded it is never sent again
+    await notice_delivered(make_uow(), notice_id, now=retry_at)
+    much_later = retry_at + NOTICE_STALE * 3
+    assert await undelivered_notices(make_uow(), now=much_later) == []
+    assert await lease_notice(make_uow(), notice_id, now=much_later) is None
+
+
+async def test_a_notice_that_always_fails_stops_after_its_attempts(make_uow):
+    account_id = await new_account(make_uow())
+    notice_id = await claim_notice(
+        make_uow(),
+        account_id,
+        "low_balance",
+        "after-credit-1",
+        channel="telegram",
+        chat={"chat_id": 1001},
+        language="id",
+        values={"balance": 3},
+        now=NOON,
+    )
+    assert notice_id is not None
+    moment = NOON
+    for _ in range(NOTICE_ATTEMPTS):
+        assert await lease_notice(make_uow(), notice_id, now=moment) is not None
+        moment += NOTICE_STALE + timedelta(seconds=1)
+    assert await undelivered_notices(make_uow(), now=moment) == []
+    assert await lease_notice(make_uow(), notice_id, now=moment) is None
+
+
+async def test_refund_expiry_and_failure_are_each_recorded_once_per_order_and_event(
+    payments, midtrans, make_uow
+):
+    # Given a paid Rp 50,000 pack of which 400 credits were spent
+    account_id = await new_account(make_uow())
+    order_id = await _paid(payments, midtrans, make_uow, account_id, "pack:50000")
+    async with make_uow() as uow:
+        await uow.ledger.apply(
+            account_id=account_id,
+            delta=-400,
+            reason="charge",
+            reference="test",
+            idempotency_key="spend",
+            now=NOON,
+        )
+        await uow.commit()
+    # Nothing to tell about a paid order beyond its receipt
+    assert await claim_order_notice(make_uow(), order_id, now=NOON) is None
+    # When it is refunded in full, and the notification comes twice
+    midtrans.refund(order_id)
+    await payments.handle_notification(make_uow(), midtrans.notification(order_id), {}, now=NOON)
+    refund = await claim_order_notice(make_uow(), order_id, now=NOON)
+    assert refund is not None
+    assert await claim_order_notice(make_uow(), order_id, now=NOON) is None
+    notice = await lease_notice(make_uow(), refund, now=NOON)
+    assert notice is not None and notice.kind == "order_refunded"
+    assert (notice.values["refunded_rp"], notice.values["refunded_credits"]) == (50_000, 100)
+    assert notice.values["shortfall"] == 400
+    # And an expired page and a failed payment are each told once
+    expired = await _open(payments, make_uow, account_id, "pack:100000")
+    midtrans.expire(expired.order_id)
+    body = midtrans.notification(expired.order_id)
+    await payments.handle_notification(make_uow(), body, {}, now=NOON)
+    kinds = []
+    for _ in range(2):
+        notice_id = await claim_order_notice(make_uow(), expired.order_id, now=NOON)
+        if notice_id is not None:
+            leased = await lease_notice(make_uow(), notice_id, now=NOON)
+            assert leased is not None
+            kinds.append(leased.kind)
+    assert kinds == ["order_expired"]
+    # Orders made over the HTTP API have no chat to tell
+    api_order = await payments.open_order(
+        make_uow(), account_id, "pack:250000", channel="api", chat={}, now=NOON
+    )
+    midtrans.expire(api_order.order_id)
+    await payments.handle_notification(
+        make_uow(), midtrans.notification(api_order.order_id), {}, now=NOON
+    )
+    assert await claim_order_notice(make_uow(), api_order.order_id, now=NOON) is None
 
 
 async def test_gateway_down_refuses_clearly_and_keeps_nothing_open(make_uow):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bot.app import BROKER
 from db.models import ReminderSent
 from services.clock import utcnow
+from services.reminders import NOTICE_STALE
 from tests.fakes.midtrans_api import FakeMidtrans
 from tests.integration.test_reminders import _delivered_batch
 from tests.telegram.conftest import Harness, button, running_bot
@@ -125,3 +126,80 @@ async def test_settings_switch_turns_reminders_off_and_the_upkeep_sends_them_oth
         claimed = (await uow.session.execute(select(ReminderSent.account_id))).scalars().all()
         sari_account = await uow.accounts.by_telegram_id(sari.user_id)
         assert sari_account is not None and claimed == [sari_account.id]
+
+
+async def _notices(telegram: Harness, user_id: int, words: str) -> list[str]:
+    return [m.text or "" for m in telegram.api.sent_to(user_id) if words in (m.text or "")]
+
+
+async def test_a_refund_and_an_expiry_are_told_once_and_a_failed_send_is_retried(
+    telegram: Harness, midtrans: FakeMidtrans
+):
+    api = telegram.api
+    sari = telegram.person()
+    api.push(sari.command("/buy"))
+    packs = await api.wait_for(
+        lambda: [m for m in api.sent_to(sari.user_id) if m.buttons()], what="the packs"
+    )
+    links = [b["url"] for b in packs[0].buttons() if "url" in b]
+    # Given Sari paid the Rp 50,000 pack (500 credits), then spent 400 of her 530 credits
+    await telegram.client.post(urlsplit(links[0]).path, allow_redirects=False)
+    (paid,) = midtrans.transactions
+    midtrans.pay(paid)
+    await telegram.client.post(NOTIFY, json=midtrans.notification(paid))
+    await _text_containing(telegram, sari.user_id, "Pembayaran diterima")
+    async with telegram.uow() as uow:
+        account = await uow.accounts.by_telegram_id(sari.user_id)
+        assert account is not None
+        await uow.ledger.apply(
+            account_id=account.id,
+            delta=-400,
+            reason="charge",
+            reference="test",
+            idempotency_key="spend",
+            now=utcnow(),
+        )
+        await uow.commit()
+    # When Midtrans refunds it in full and notifies twice
+    midtrans.refund(paid)
+    for _ in range(2):
+        answer = await telegram.client.post(NOTIFY, json=midtrans.notification(paid))
+        assert answer.status == 200
+    # Then she is told once: the amount, the credits taken back, and what was already spent
+    refund = await _text_containing(telegram, sari.user_id, "dikembalikan")
+    assert "Rp 50.000" in refund and paid in refund
+    assert "130 kredit ditarik" in refund and "370 kredit sudah terpakai" in refund
+    # When a second page expires while Telegram is down
+    await telegram.client.post(urlsplit(links[1]).path, allow_redirects=False)
+    (expired,) = [order for order in midtrans.transactions if order != paid]
+    api.failures["sendMessage"] = 1_000
+    midtrans.expire(expired)
+    await telegram.client.post(NOTIFY, json=midtrans.notification(expired))
+    await api.wait_for(
+        lambda: [
+            c for c in api.called("sendMessage") if "kedaluwarsa" in str(c.params.get("text", ""))
+        ],
+        what="the refused try",
+    )
+    await asyncio.sleep(0.5)
+    notices = select(ReminderSent).where(ReminderSent.kind == "order_expired")
+    async with telegram.uow() as uow:
+        row = (await uow.session.execute(notices)).scalar_one()
+    assert row.delivered_at is None and row.attempts == 1
+    assert not await _notices(telegram, sari.user_id, "kedaluwarsa")
+    # ... and Telegram is back by the time the upkeep looks again (after the try went stale)
+    api.failures["sendMessage"] = 0
+    async with telegram.uow() as uow:
+        stored = await uow.session.get(ReminderSent, row.id)
+        assert stored is not None
+        stored.sent_at = utcnow() - NOTICE_STALE * 2
+        await uow.commit()
+    upkeep = payment_actors(telegram.client.app[BROKER]).upkeep
+    await asyncio.to_thread(upkeep.send)
+    notice = await _text_containing(telegram, sari.user_id, "kedaluwarsa")
+    # Then the expiry is told, with how to get a new link, and never repeated
+    assert "Rp 100.000" in notice and expired in notice and "/buy" in notice
+    await asyncio.to_thread(upkeep.send)
+    await asyncio.sleep(1)
+    assert len(await _notices(telegram, sari.user_id, "kedaluwarsa")) == 1
+    assert len(await _notices(telegram, sari.user_id, "dikembalikan")) == 1

@@ -17,6 +17,7 @@ from bot.http_api import PREFIX
 from db.models import WhatsAppContact
 from services.api_keys import issue_key
 from services.clock import utcnow
+from services.subscriptions import subscribe
 from tests.fakes.midtrans_api import FakeMidtrans
 from tests.integration.helpers import NOON, new_account
 from tests.whatsapp import payloads
@@ -178,3 +179,51 @@ async def test_inside_the_window_the_receipt_is_a_text_and_a_renewal_link_comes_
     assert len(renewals) == 1
     plan, _, url = (p["text"] for p in renewals[0]["template"]["components"][0]["parameters"])
     assert plan == "Starter" and "/pay/" in url and "plan:starter" in url
+
+
+async def test_outside_the_window_a_failed_payment_and_a_plan_reminder_go_as_the_notice_template(
+    shop, midtrans, make_uow
+):
+    # Given a person who opened a pay link and whose 24-hour window then closed
+    await shop.send(payloads.text("beli"))
+    await shop.api.wait_for_sent(1)
+    order_id = await _pay_link_order(shop, midtrans, "rp:pack:50000")
+    async with make_uow() as uow:
+        contact = await uow.session.get(WhatsAppContact, NUMBER)
+        assert contact is not None
+        contact.last_inbound_at = utcnow() - timedelta(days=2)
+        await uow.commit()
+    shop.api.templates[(shop.settings.whatsapp_template_notice, "id")] = 1
+    count = len(shop.api.sent)
+    # When the e-wallet refuses the payment, and Midtrans notifies twice
+    midtrans.fail(order_id)
+    for _ in range(2):
+        answer = await shop.client.post(NOTIFY, json=midtrans.notification(order_id))
+        assert answer.status == 200
+    # Then one approved template says that it failed and nothing was charged
+    await shop.api.wait_for_sent(count + 1)
+    await asyncio.sleep(0.5)
+    (failed,) = shop.api.sent[count:]
+    assert failed["type"] == "template"
+    assert failed["template"]["name"] == shop.settings.whatsapp_template_notice
+    (value,) = (p["text"] for p in failed["template"]["components"][0]["parameters"])
+    assert "gagal" in value and order_id in value and "Rp 50.000" in value
+    # When a plan paid with credits ends in two days and the upkeep runs twice
+    async with make_uow() as uow:
+        account = await uow.accounts.by_whatsapp_number(NUMBER)
+        assert account is not None
+        account_id = account.id
+    await subscribe(
+        make_uow(), account_id, "starter", 2, source="credits", auto_renew=False, now=utcnow()
+    )
+    upkeep = payment_actors(shop.client.app[BROKER]).upkeep
+    await asyncio.to_thread(upkeep.send)
+    await shop.api.wait_for_sent(count + 2)
+    await asyncio.to_thread(upkeep.send)
+    await asyncio.sleep(1)
+    # Then the reminder reaches the person once, as the template, on one line
+    (reminder,) = shop.api.sent[count + 1 :]
+    assert reminder["type"] == "template"
+    (value,) = (p["text"] for p in reminder["template"]["components"][0]["parameters"])
+    assert "Paket Starter Anda berakhir" in value and "\n" not in value
+    assert "*subscribe*" in value
