@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ import pytest
 import redis
 from sqlalchemy.engine import make_url
 
+from bot.observability import TagRequest
 from db.engine import SessionFactory, create_engine, create_session_factory
 from db.migrate import upgrade
 from db.models import Base
@@ -226,3 +228,28 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
     keys = list(client.scan_iter(f"{namespace}*"))
     if keys:
         client.delete(*keys)
+
+
+class CollectRecords(logging.Handler):
+    """Keep log records, tagged with their request id as the service's handlers tag them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(TagRequest())
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def worker_records() -> Iterator[list[logging.LogRecord]]:
+    """The records the workers log during a test, at INFO and above."""
+    handler = CollectRecords()
+    logger = logging.getLogger("workers")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.records
+    logger.removeHandler(handler)
+    logger.setLevel(level)

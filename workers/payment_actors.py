@@ -317,40 +317,25 @@ def declare_payment_actors(
         for order_id in lost:
             await asyncio.to_thread(actors.send_receipt.send, order_id)
 
+    def on_payments_queue(
+        name: str, fn: Any, *, time_limit: int = NOTICE_TIME_LIMIT_MS, retries: int = NOTICE_RETRIES
+    ) -> Any:
+        return dramatiq.actor(
+            actor_name=name,
+            queue_name=PAYMENTS_QUEUE,
+            broker=broker,
+            time_limit=time_limit,
+            max_retries=retries,
+            min_backoff=10_000,
+            max_backoff=15 * 60_000,
+        )(fn)
+
     actors = PaymentActors(
-        send_receipt=dramatiq.actor(
-            actor_name=RECEIPT_ACTOR,
-            queue_name=PAYMENTS_QUEUE,
-            broker=broker,
-            time_limit=NOTICE_TIME_LIMIT_MS,
-            max_retries=NOTICE_RETRIES,
-            min_backoff=10_000,
-            max_backoff=15 * 60_000,
-        )(send_payment_receipt),
-        upkeep=dramatiq.actor(
-            actor_name=UPKEEP_ACTOR,
-            queue_name=PAYMENTS_QUEUE,
-            broker=broker,
-            time_limit=10 * 60_000,
-            max_retries=0,
-        )(payment_upkeep),
-        notify_referrer=dramatiq.actor(
-            actor_name=REFERRER_NOTICE_ACTOR,
-            queue_name=PAYMENTS_QUEUE,
-            broker=broker,
-            time_limit=NOTICE_TIME_LIMIT_MS,
-            max_retries=NOTICE_RETRIES,
-            min_backoff=10_000,
-            max_backoff=15 * 60_000,
-        )(notify_referrer),
+        send_receipt=on_payments_queue(RECEIPT_ACTOR, send_payment_receipt),
+        upkeep=on_payments_queue(UPKEEP_ACTOR, payment_upkeep, time_limit=10 * 60_000, retries=0),
+        notify_referrer=on_payments_queue(REFERRER_NOTICE_ACTOR, notify_referrer),
         # Retried by the upkeep (after NOTICE_STALE, NOTICE_ATTEMPTS tries at most), not here.
-        send_notice=dramatiq.actor(
-            actor_name=NOTICE_ACTOR,
-            queue_name=PAYMENTS_QUEUE,
-            broker=broker,
-            time_limit=NOTICE_TIME_LIMIT_MS,
-            max_retries=0,
-        )(send_chat_notice),
+        send_notice=on_payments_queue(NOTICE_ACTOR, send_chat_notice, retries=0),
     )
     return actors
 

@@ -2,34 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
-import pytest
-
-from bot.observability import TagRequest
 from tests.telegram.conftest import Harness, button, photo_bytes
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.addFilter(TagRequest())
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def worker_records():
-    handler = Collect()
-    logger = logging.getLogger("workers")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield handler.records
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 async def test_the_job_a_tap_started_is_logged_with_the_taps_update_id(
