@@ -8,7 +8,9 @@ it, all through one worker pool of WORKER_THREADS on default settings, on the co
 Printed: whether the two engines of one model share one session (one copy of the model per
 process), the RSS after loading, and the peak RSS over the run (`ru_maxrss`).
 `--models 1` loads the medium model alone; `--keep-arena` turns off the arena's shrinking
-after each run (`SHRINK_ARENA_AFTER_RUN`), to measure what it saves.
+after each run (`SHRINK_ARENA_AFTER_RUN`), to measure what it saves; `--recipe TEXT` (e.g.
+`isnet-imgly-medium+matting+foreground@768`) runs the first medium engine through that tier
+recipe's steps, as the offline ladder's industry tier does, the other engines plain.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from services.engines.onnx_local import MODELS, Acceleration, OnnxEngine
 from services.imaging.compose import OutputOptions
 from services.imaging.cutout import cut_out
 from services.imaging.intake import IntakeLimits
+from services.recipes.runner import RecipeEngine
+from services.recipes.spec import Recipe
 from services.settings import Settings
 
 
@@ -45,6 +49,7 @@ def main() -> None:
     parser.add_argument("--acceleration", default="auto")
     parser.add_argument("--models", type=int, choices=(1, 2), default=2)
     parser.add_argument("--keep-arena", action="store_true")
+    parser.add_argument("--recipe", default="")
     args = parser.parse_args()
     onnx_local.SHRINK_ARENA_AFTER_RUN = not args.keep_arena
     settings = Settings(_env_file=None)
@@ -70,7 +75,11 @@ def main() -> None:
     print(f"RSS with {args.models} model(s) loaded {rss_mb():.0f} MB")
     options, limits = OutputOptions(), IntakeLimits()
     images = shared_images(COMPOSITES)[: args.images]
-    work = [(tiers[n % len(tiers)], path) for n, path in enumerate(images)]
+    runners: list[OnnxEngine | RecipeEngine] = list(tiers)
+    if args.recipe:
+        runners[0] = RecipeEngine(Recipe.parse(args.recipe), tiers[0])
+        print(f"  first engine runs as {runners[0].name}")
+    work = [(runners[n % len(runners)], path) for n, path in enumerate(images)]
     with ThreadPoolExecutor(settings.worker_threads) as pool:
         list(pool.map(lambda pair: cut_out(pair[1], pair[0], options, limits), work))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
