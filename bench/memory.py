@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.photos import COMPOSITES, SHARED, shared_images
+from bench.photos import COMPOSITES, SHARED, phone_photos, shared_images
 from services.engines import onnx_local
 from services.engines.onnx_local import MODELS, Acceleration, OnnxEngine
 from services.imaging.compose import OutputOptions
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--models", type=int, choices=(1, 2), default=2)
     parser.add_argument("--keep-arena", action="store_true")
     parser.add_argument("--recipe", default="")
+    parser.add_argument("--phone", action="store_true", help="12 MP photos, not the composites")
     args = parser.parse_args()
     onnx_local.SHRINK_ARENA_AFTER_RUN = not args.keep_arena
     settings = Settings(_env_file=None)
@@ -74,7 +75,10 @@ def main() -> None:
         print(f"  {engine.name}: {engine.acceleration}")
     print(f"RSS with {args.models} model(s) loaded {rss_mb():.0f} MB")
     options, limits = OutputOptions(), IntakeLimits()
-    images = shared_images(COMPOSITES)[: args.images]
+    if args.phone:
+        images = phone_photos(Path(tempfile.gettempdir()) / "bgbot-bench-photos", args.images)
+    else:
+        images = shared_images(COMPOSITES)[: args.images]
     runners: list[OnnxEngine | RecipeEngine] = list(tiers)
     if args.recipe:
         runners[0] = RecipeEngine(Recipe.parse(args.recipe), tiers[0])
