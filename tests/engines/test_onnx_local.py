@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
+from services.engines import onnx_local
 from services.engines.base import ModelMissing
 from services.engines.onnx_local import (
     MODELS,
@@ -342,3 +344,53 @@ def test_openvino_runs_the_model_and_finds_the_same_subject_as_the_cpu_provider(
     cpu = OnnxEngine(MODELS["isnet-imgly-medium"], MODELS_DIR, THREADS, Acceleration.CPU)
     theirs, ours = cpu.mask(photo) > 0.5, engine.mask(photo) > 0.5
     assert (ours & theirs).sum() / (ours | theirs).sum() > 0.99
+
+
+class _RecordingSession:
+    """A real session whose runs record the run options they were given."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self.session = session
+        self.options: list[ort.RunOptions | None] = []
+
+    def get_inputs(self):
+        return self.session.get_inputs()
+
+    def get_outputs(self):
+        return self.session.get_outputs()
+
+    def run(self, names, feed, options=None):
+        self.options.append(options)
+        return self.session.run(names, feed, options)
+
+
+@pytest.mark.parametrize("shrink", [True, False])
+def test_each_run_hands_the_arena_back_unless_turned_off(tmp_path, monkeypatch, shrink):
+    # Without the shrinkage every session keeps its largest run's activations for good:
+    # two tiers' 1024 px models held 1.5 GB between them.
+    path = tmp_path / "tiny.onnx"
+    source = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])
+    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, 8, 8])
+    mean = helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1], keepdims=1)
+    sigmoid = helper.make_node("Sigmoid", ["mean"], ["output"])
+    graph = helper.make_graph([mean, sigmoid], "tiny", [source], [output])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    spec = dataclasses.replace(MODELS["isnet-imgly-medium"], name="tiny", filename=path.name)
+    spec = dataclasses.replace(spec, size=8)
+    engine = OnnxEngine(spec, tmp_path, 1, Acceleration.CPU)
+    recording = _RecordingSession(engine.session())
+    monkeypatch.setattr(engine, "session", lambda: recording)
+    monkeypatch.setattr(onnx_local, "SHRINK_ARENA_AFTER_RUN", shrink)
+
+    mask = engine.mask(Image.new("RGB", (12, 10), "white"))
+
+    assert mask.shape == (10, 12)
+    (options,) = recording.options
+    if shrink:
+        assert options is not None
+        entry = options.get_run_config_entry("memory.enable_memory_arena_shrinkage")
+        assert entry == "cpu:0"
+    else:
+        assert options is None
