@@ -216,6 +216,9 @@ class RedisGatherer(Generic[T]):
         self._handovers = _Handovers(on_ready)
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._watcher: asyncio.Task[None] | None = None
+        # The watcher stops on this rather than on cancellation alone: a cancel that lands
+        # inside a Redis call can be absorbed by the client, and the loop would run on.
+        self._closing = asyncio.Event()
         self._add = client.register_script(_ADD)
         self._take = client.register_script(_TAKE)
         self._overdue = client.register_script(_OVERDUE)
@@ -285,8 +288,12 @@ class RedisGatherer(Generic[T]):
         return taken
 
     async def _watch_orphans(self) -> None:
-        while True:
-            await asyncio.sleep(max(self.orphan_grace / 2, 0.5))
+        interval = max(self.orphan_grace / 2, 0.5)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), interval)
+            if self._closing.is_set():
+                return
             try:
                 await self.take_overdue()
             except RedisError:
@@ -306,10 +313,12 @@ class RedisGatherer(Generic[T]):
 
     async def close(self) -> None:
         """Stop this process's timers; their gatherings stay in Redis for another process."""
-        tasks = [*self._timers.values(), *([self._watcher] if self._watcher else [])]
+        self._closing.set()
+        timers = list(self._timers.values())
         self._timers.clear()
-        self._watcher = None
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for timer in timers:
+            timer.cancel()
+        # The watcher is not cancelled: it sees `_closing` and ends after its current look.
+        watcher, self._watcher = self._watcher, None
+        await asyncio.gather(*timers, *([watcher] if watcher else []), return_exceptions=True)
         await self._handovers.wait()
