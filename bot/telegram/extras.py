@@ -15,7 +15,7 @@ from bot.messages import text, text_count
 from bot.telegram.context import BotContext, TelegramDeps
 from bot.telegram.extra_keyboards import IMAGES_PER_PAGE, batch_images_keyboard
 from bot.telegram.keyboards import quote_keyboard
-from bot.telegram.session import person
+from bot.telegram.session import operator, person, reply
 from db.models import Account
 from services.billing import cancel_batch
 from services.clock import utcnow
@@ -25,12 +25,6 @@ from services.redo import InputsGone, batch_images, quote_redo, quote_redo_image
 from services.referrals import accept_invitation, invite_code, invite_code_from_start, invite_link
 
 log = logging.getLogger(__name__)
-
-
-async def _reply(update: Update, message: str) -> None:
-    target = update.effective_message
-    assert target is not None
-    await target.reply_text(message)
 
 
 # --- Free preview -----------------------------------------------------------------------
@@ -206,7 +200,7 @@ async def show_invite(update: Update, context: BotContext) -> None:
     account = await person(update, context)
     settings = context.deps.settings
     code = await invite_code(context.deps.uow(), account.id, now=utcnow())
-    await _reply(
+    await reply(
         update,
         text(
             "invite.link",
@@ -223,14 +217,14 @@ async def redeem_promo_code(update: Update, context: BotContext) -> None:
     account = await person(update, context)
     language = account.language
     if not context.args or len(context.args) != 1:
-        await _reply(update, text("promo.usage", language))
+        await reply(update, text("promo.usage", language))
         return
     try:
         redeemed = await redeem_promo(context.deps.uow(), account.id, context.args[0], now=utcnow())
     except ServiceError as error:
-        await _reply(update, error_text(error, language))
+        await reply(update, error_text(error, language))
         return
-    await _reply(
+    await reply(
         update,
         text("promo.redeemed", language, credits=redeemed.credits, balance=redeemed.balance),
     )
@@ -238,16 +232,16 @@ async def redeem_promo_code(update: Update, context: BotContext) -> None:
 
 async def operator_create_promo(update: Update, context: BotContext) -> None:
     """Create a promo code: /newpromo CODE CREDITS USES DAYS (operators only)."""
-    account = await person(update, context)
+    account = await operator(update, context)
+    if account is None:
+        return
     language = account.language
     user = update.effective_user
-    if user is None or user.id not in context.deps.settings.admin_ids:
-        await _reply(update, text("chat.admin.only", language))
-        return
+    assert user is not None  # an operator is a known Telegram user
     args = context.args or []
     usage = "/newpromo CODE CREDITS USES DAYS"
     if len(args) != 4 or not all(part.isdigit() for part in args[1:]):
-        await _reply(update, text("chat.admin.usage", language, usage=usage))
+        await reply(update, text("chat.admin.usage", language, usage=usage))
         return
     try:
         promo = await create_promo(
@@ -260,13 +254,13 @@ async def operator_create_promo(update: Update, context: BotContext) -> None:
             now=utcnow(),
         )
     except InvalidAmount:
-        await _reply(update, text("chat.admin.usage", language, usage=usage))
+        await reply(update, text("chat.admin.usage", language, usage=usage))
         return
     except ServiceError as error:
-        await _reply(update, error_text(error, language))
+        await reply(update, error_text(error, language))
         return
     until = promo.expires_at.astimezone(context.deps.settings.zone).strftime("%Y-%m-%d")
-    await _reply(
+    await reply(
         update,
         text(
             "promo.created",

@@ -44,14 +44,13 @@ from bot.telegram.rupiah import (
     with_rupiah_buttons,
     with_rupiah_text,
 )
-from bot.telegram.session import person, register
+from bot.telegram.session import operator, person, register, reply
 from bot.telegram.stars import (
     plan_prices,
     product_for,
     send_product_invoice,
     settle_star_subscriptions,
 )
-from db.models import Account
 from services.accounts import (
     get_output_options,
     grant_credits,
@@ -77,12 +76,6 @@ from services.uploads import cancel_upload
 log = logging.getLogger(__name__)
 
 
-async def _reply(update: Update, message: str, **options: object) -> None:
-    target = update.effective_message
-    assert target is not None
-    await target.reply_text(message, **options)  # type: ignore[arg-type]
-
-
 async def start(update: Update, context: BotContext) -> None:
     """Greet the person, with the balance and what to send."""
     account, created = await register(update, context)
@@ -96,14 +89,14 @@ async def start(update: Update, context: BotContext) -> None:
         language=account.language,
     )
     invitation = await start_invitation(context, account, created=created)
-    await _reply(update, greeting if invitation is None else f"{greeting}\n\n{invitation}")
+    await reply(update, greeting if invitation is None else f"{greeting}\n\n{invitation}")
 
 
 async def show_help(update: Update, context: BotContext) -> None:
     """Explain how the service works and what it costs."""
     account = await person(update, context)
     settings = context.deps.settings
-    await _reply(
+    await reply(
         update,
         help_text(
             account.language,
@@ -121,7 +114,7 @@ async def show_stats(update: Update, context: BotContext) -> None:
     account = await person(update, context)
     settings = context.deps.settings
     stats = await account_stats(context.deps.uow(), account.id, zone=settings.zone, now=utcnow())
-    await _reply(
+    await reply(
         update,
         stats_text(stats, account.language, credit_price_rp=settings.credit_price_rp),
     )
@@ -138,7 +131,7 @@ async def show_plans(update: Update, context: BotContext) -> None:
         can_cancel=status is not None and not status.cancelled,
     )
     offers = plan_offers(settings, account.id, CHANNEL, account.language)
-    await _reply(
+    await reply(
         update,
         with_rupiah_text(
             plans_text(status, account.language, zone=settings.zone),
@@ -160,7 +153,7 @@ async def show_packs(update: Update, context: BotContext) -> None:
         for credits, stars in packs.items()
     )
     offers = pack_offers(context.deps.settings, account.id, CHANNEL, account.language)
-    await _reply(
+    await reply(
         update,
         with_rupiah_text("\n".join(lines), offers, "pay.packs.title", account.language),
         reply_markup=with_rupiah_buttons(packs_keyboard(packs, account.language), offers),
@@ -175,7 +168,7 @@ async def show_history(update: Update, context: BotContext) -> None:
     rows = [list(row) for row in keyboard.inline_keyboard] if keyboard else []
     redo = history_redo_buttons(batches, account.language)
     rows += [redo[i : i + 2] for i in range(0, len(redo), 2)]
-    await _reply(
+    await reply(
         update,
         history_text(batches, account.language, zone=context.deps.settings.zone),
         reply_markup=InlineKeyboardMarkup(rows) if rows else None,
@@ -185,7 +178,7 @@ async def show_history(update: Update, context: BotContext) -> None:
 async def choose_language(update: Update, context: BotContext) -> None:
     """Offer Indonesian and English."""
     account = await person(update, context)
-    await _reply(
+    await reply(
         update, text("chat.language.choose", account.language), reply_markup=language_keyboard()
     )
 
@@ -207,11 +200,11 @@ async def show_settings(update: Update, context: BotContext) -> None:
         try:
             options = dataclasses.replace(options, background=args[1])
         except InvalidOptions as error:
-            await _reply(update, error_text(error, language))
+            await reply(update, error_text(error, language))
             return
         await set_output_options(context.deps.uow(), account.id, options.to_dict())
     reminders = await reminders_enabled(context.deps.uow(), account.id)
-    await _reply(
+    await reply(
         update,
         settings_text(options, language),
         reply_markup=with_reminder_toggle(
@@ -229,14 +222,14 @@ async def manage_api_keys(update: Update, context: BotContext) -> None:
     try:
         if args and args[0] == "new":
             issued = await issue_key(uow(), account.id, " ".join(args[1:]) or "chat", now=utcnow())
-            await _reply(update, text("chat.apikey.created", language, secret=issued.secret))
+            await reply(update, text("chat.apikey.created", language, secret=issued.secret))
             return
         if len(args) == 2 and args[0] == "revoke" and args[1].isdigit():
             await revoke_key(uow(), account.id, int(args[1]), now=utcnow())
-            await _reply(update, text("chat.apikey.revoked", language, key_id=args[1]))
+            await reply(update, text("chat.apikey.revoked", language, key_id=args[1]))
             return
     except ServiceError as error:
-        await _reply(update, error_text(error, language))
+        await reply(update, error_text(error, language))
         return
     keys = await list_keys(uow(), account.id)
     lines = [text("chat.apikey.list", language) if keys else text("chat.apikey.none", language)]
@@ -252,7 +245,7 @@ async def manage_api_keys(update: Update, context: BotContext) -> None:
         for key in keys
     )
     lines.append(text("chat.apikey.usage", language))
-    await _reply(update, "\n".join(lines), reply_markup=callback_secret_keyboard(language))
+    await reply(update, "\n".join(lines), reply_markup=callback_secret_keyboard(language))
 
 
 async def link_accounts(update: Update, context: BotContext) -> None:
@@ -264,18 +257,18 @@ async def link_accounts(update: Update, context: BotContext) -> None:
     try:
         if context.args:
             await redeem_link_code(context.deps.uow(), context.args[0], account.id, now=utcnow())
-            await _reply(update, text("chat.link.done", language))
+            await reply(update, text("chat.link.done", language))
         else:
             code = await issue_link_code(context.deps.uow(), account.id, now=utcnow())
-            await _reply(update, text("chat.link.code", language, code=code))
+            await reply(update, text("chat.link.code", language, code=code))
     except ServiceError as error:
-        await _reply(update, error_text(error, language))
+        await reply(update, error_text(error, language))
 
 
 async def answer_text(update: Update, context: BotContext) -> None:
     """Answer a plain message with what to send."""
     account = await person(update, context)
-    await _reply(update, text("chat.welcome.send", account.language))
+    await reply(update, text("chat.welcome.send", account.language))
 
 
 # --- Buttons. Every callback query is answered, or the client keeps showing a spinner. ---
@@ -468,25 +461,15 @@ async def resend_results(update: Update, context: BotContext) -> None:
 # --- Operators (ADMIN_IDS) ---
 
 
-async def _operator(update: Update, context: BotContext) -> Account | None:
-    """The operator's account; None, after saying so, for anyone not in ADMIN_IDS."""
-    account = await person(update, context)
-    user = update.effective_user
-    if user is not None and user.id in context.deps.settings.admin_ids:
-        return account
-    await _reply(update, text("chat.admin.only", account.language))
-    return None
-
-
 async def _tell_operator(update: Update, error: Exception, language: str) -> None:
     """Report a refused operator command: service errors as people see them, others verbatim."""
     known = isinstance(error, ServiceError | UnknownPlan)
-    await _reply(update, error_text(error, language) if known else str(error))
+    await reply(update, error_text(error, language) if known else str(error))
 
 
 async def operator_stats(update: Update, context: BotContext) -> None:
     """Show service figures: users, images, income by source, engine cost, margin per tier."""
-    account = await _operator(update, context)
+    account = await operator(update, context)
     if account is None:
         return
     settings = context.deps.settings
@@ -499,18 +482,18 @@ async def operator_stats(update: Update, context: BotContext) -> None:
     if settings.payments_enabled:
         incomes = await income_by_method(context.deps.uow())
         report += "\n\n" + income_text(incomes, account.language)
-    await _reply(update, report)
+    await reply(update, report)
 
 
 async def operator_grant(update: Update, context: BotContext) -> None:
     """Grant credits: /grant ACCOUNT CREDITS (ACCOUNT is an id, tg:ID or wa:NUMBER)."""
-    account = await _operator(update, context)
+    account = await operator(update, context)
     if account is None:
         return
     language = account.language
     args = context.args or []
     if len(args) != 2 or not args[1].lstrip("-").isdigit():
-        await _reply(update, text("chat.admin.usage", language, usage="/grant ACCOUNT CREDITS"))
+        await reply(update, text("chat.admin.usage", language, usage="/grant ACCOUNT CREDITS"))
         return
     message = update.effective_message
     assert message is not None
@@ -528,18 +511,18 @@ async def operator_grant(update: Update, context: BotContext) -> None:
     except (ServiceError, ValueError) as error:
         await _tell_operator(update, error, language)
         return
-    await _reply(update, text("chat.admin.granted", language, account=target, balance=balance))
+    await reply(update, text("chat.admin.granted", language, account=target, balance=balance))
 
 
 async def operator_set_plan(update: Update, context: BotContext) -> None:
     """Give a plan: /setplan ACCOUNT PLAN DAYS."""
-    account = await _operator(update, context)
+    account = await operator(update, context)
     if account is None:
         return
     language = account.language
     args = context.args or []
     if len(args) != 3 or not args[2].isdigit() or int(args[2]) < 1:
-        await _reply(
+        await reply(
             update, text("chat.admin.usage", language, usage="/setplan ACCOUNT starter|pro DAYS")
         )
         return
@@ -561,7 +544,7 @@ async def operator_set_plan(update: Update, context: BotContext) -> None:
     # A plan given over a Stars plan of another kind replaces it: stop its renewal.
     await settle_star_subscriptions(context.bot, context.deps)
     until = status.period_end.astimezone(context.deps.settings.zone).strftime("%Y-%m-%d")
-    await _reply(
+    await reply(
         update,
         text(
             "chat.admin.plan_set",
@@ -575,13 +558,13 @@ async def operator_set_plan(update: Update, context: BotContext) -> None:
 
 async def operator_refund(update: Update, context: BotContext) -> None:
     """Refund a Stars payment: /refund CHARGE_ID (Telegram first, then the ledger)."""
-    account = await _operator(update, context)
+    account = await operator(update, context)
     if account is None:
         return
     language = account.language
     args = context.args or []
     if len(args) != 1:
-        await _reply(update, text("chat.admin.usage", language, usage="/refund CHARGE_ID"))
+        await reply(update, text("chat.admin.usage", language, usage="/refund CHARGE_ID"))
         return
     charge_id = args[0]
     try:
@@ -594,6 +577,6 @@ async def operator_refund(update: Update, context: BotContext) -> None:
         await _tell_operator(update, error, language)
         return
     except TelegramError as error:
-        await _reply(update, f"{text('chat.error.generic', language)} ({error.message})")
+        await reply(update, f"{text('chat.error.generic', language)} ({error.message})")
         return
-    await _reply(update, text("chat.admin.refunded", language, charge=charge_id, credits=taken))
+    await reply(update, text("chat.admin.refunded", language, charge=charge_id, credits=taken))
